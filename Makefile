@@ -1,0 +1,65 @@
+# Flaskyard developer commands. `make help` lists them.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-dev
+DIST := flaskyard/web/dist/index.html
+FRONTEND_SOURCES := $(wildcard frontend/src/*) frontend/package-lock.json frontend/rollup.config.mjs
+
+.DEFAULT_GOAL := help
+.PHONY: help run test lint fmt bench bench-jobs frontend lock clean
+
+help: ## Show this help.
+	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-10s\033[0m %s\n", $$1, $$2}'
+
+$(STAMP): requirements/dev.txt pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' \
+		|| { echo "Flaskyard needs Python 3.11 or newer; set PYTHON=python3.12 (for example)."; exit 1; }
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q --require-hashes -r requirements/dev.txt
+	$(BIN)/python -m pip install -q --no-deps --no-build-isolation -e .
+	@touch $@
+
+$(DIST): $(FRONTEND_SOURCES)
+	@if command -v npm >/dev/null 2>&1; then \
+		cd frontend && npm ci --no-audit --no-fund --loglevel=error && npm run --silent build; \
+	else \
+		echo "Node.js is not installed: the API runs, and / shows a notice until the front end is built."; \
+	fi
+
+frontend: $(DIST) ## Build the single-page app (needs Node.js 18+).
+
+run: $(STAMP) $(DIST) ## Start web (http://127.0.0.1:5000), an RQ worker and an embedded Redis.
+	$(BIN)/python -m flaskyard.devserver
+
+test: $(STAMP) ## Run the whole test suite (Postgres/MariaDB/Redis tests run when reachable).
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+lint: $(STAMP) ## ruff, mypy --strict and a lockfile check.
+	$(BIN)/ruff check flaskyard tests bench gunicorn.conf.py
+	$(BIN)/ruff format --check flaskyard tests bench gunicorn.conf.py
+	$(BIN)/mypy
+	$(BIN)/uv lock --check -q
+	@$(BIN)/uv export --frozen --no-dev --no-emit-project -q | diff -q - requirements/main.txt >/dev/null \
+		|| { echo "requirements/main.txt is stale: run make lock"; exit 1; }
+	@$(BIN)/uv export --frozen --no-emit-project -q | diff -q - requirements/dev.txt >/dev/null \
+		|| { echo "requirements/dev.txt is stale: run make lock"; exit 1; }
+
+fmt: $(STAMP) ## Format and auto-fix the code.
+	$(BIN)/ruff format flaskyard tests bench gunicorn.conf.py
+	$(BIN)/ruff check --fix flaskyard tests bench gunicorn.conf.py
+
+bench: $(STAMP) ## Benchmark against a bare-Flask baseline (needs Postgres, Redis and wrk).
+	$(BIN)/python bench/run.py
+
+bench-jobs: $(STAMP) ## Benchmark Flaskyard's worker against plain RQ (needs Postgres and Redis).
+	$(BIN)/python bench/jobs.py
+
+lock: $(STAMP) ## Re-resolve dependencies into uv.lock and requirements/*.txt.
+	$(BIN)/uv lock
+	$(BIN)/uv export --frozen --no-dev --no-emit-project -q -o requirements/main.txt
+	$(BIN)/uv export --frozen --no-emit-project -q -o requirements/dev.txt
+
+clean: ## Remove the virtualenv, caches and build output.
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache flaskyard/web/dist frontend/node_modules

@@ -1,0 +1,1 @@
+"""Authentication: JWT tokens with rotation and revocation, throttling, mail flows."""

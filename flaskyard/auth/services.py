@@ -1,0 +1,142 @@
+"""Account rules: sign-in, email verification and password reset."""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from typing import Any
+
+from flask import current_app
+from flask_babel import gettext as _
+from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
+
+from flaskyard.database import DbSession
+from flaskyard.mail import send_mail
+from flaskyard.users.models import User
+from flaskyard.users.passwords import hash_password, verify_password
+from flaskyard.users.schemas import PASSWORD_MAX, PASSWORD_MIN
+from flaskyard.users.services import find_user
+
+RESET_MAX_AGE = 3600
+VERIFY_MAX_AGE = 48 * 3600
+_dummy_hashes: dict[str, str] = {}
+
+
+class InvalidTokenError(ValueError):
+    """A reset or verification token is bad, expired, or already used."""
+
+
+def _serializer(purpose: str) -> URLSafeTimedSerializer:
+    return URLSafeTimedSerializer(current_app.config["SECRET_KEY"], salt=f"flaskyard.{purpose}")
+
+
+def _fingerprint(*parts: str) -> str:
+    # Binds a token to the state it changes, so it stops working once used.
+    return hashlib.sha256("\x00".join(parts).encode()).hexdigest()[:32]
+
+
+def _dummy_hash() -> str:
+    # Unknown users still cost one hash verification, so timing does not reveal them.
+    key = str(id(current_app.extensions["flaskyard.password_hasher"]))
+    if key not in _dummy_hashes:
+        _dummy_hashes[key] = hash_password(uuid.uuid4().hex)
+    return _dummy_hashes[key]
+
+
+def authenticate(*, session: DbSession, login: str, password: str) -> User | None:
+    """The active user with this username/email and password, or None (same cost either way)."""
+    user = find_user(session=session, login=login)
+    if user is None:
+        verify_password(_dummy_hash(), password)
+        return None
+    ok, new_hash = verify_password(user.password_hash, password)
+    if not ok or not user.active:
+        return None
+    if new_hash is not None:
+        user.password_hash = new_hash
+    return user
+
+
+def _link(path: str, token: str) -> str:
+    base = current_app.config["PUBLIC_URL"].rstrip("/")
+    return f"{base}{path}?token={token}"
+
+
+def send_verification(user: User) -> None:
+    """Mail ``user`` a link that confirms their address (valid 48 hours, once)."""
+    token = _serializer("verify").dumps(
+        {"uid": str(user.id), "fp": _fingerprint(user.email_key, str(user.email_verified))}
+    )
+    send_mail(
+        user.email,
+        _("Confirm your email address"),
+        _(
+            "Hello %(name)s,\n\nConfirm your address with this link (valid 48 hours):\n%(link)s"
+            "\n\nOr send the token to POST /api/v1/auth/verify-email/confirm:\n%(token)s\n",
+            name=user.username,
+            link=_link("/verify-email", token),
+            token=token,
+        ),
+    )
+
+
+def send_password_reset(*, session: DbSession, email: str) -> None:
+    """Mail a reset link when ``email`` belongs to an active user; silent otherwise."""
+    user = find_user(session=session, login=email)
+    if user is None or not user.active or user.email_key != email.strip().casefold():
+        return
+    token = _serializer("reset").dumps(
+        {"uid": str(user.id), "fp": _fingerprint(user.password_hash)}
+    )
+    send_mail(
+        user.email,
+        _("Reset your password"),
+        _(
+            "Hello %(name)s,\n\nSet a new password with this link (valid 1 hour, once):\n"
+            "%(link)s\n\nOr send the token with your new password to "
+            "POST /api/v1/auth/password-reset/confirm:\n%(token)s\n\n"
+            "If you did not ask for this, ignore this message.",
+            name=user.username,
+            link=_link("/reset-password", token),
+            token=token,
+        ),
+    )
+
+
+def _load(
+    purpose: str, token: str, max_age: int, session: DbSession
+) -> tuple[User, dict[str, Any]]:
+    try:
+        data = _serializer(purpose).loads(token, max_age=max_age)
+    except SignatureExpired as exc:
+        raise InvalidTokenError("The token has expired; ask for a new one.") from exc
+    except BadSignature as exc:
+        raise InvalidTokenError("The token is not valid.") from exc
+    try:
+        user = session.get(User, uuid.UUID(str(data["uid"])))
+    except (KeyError, ValueError, TypeError) as exc:
+        raise InvalidTokenError("The token is not valid.") from exc
+    if user is None or not user.active:
+        raise InvalidTokenError("The token is not valid.")
+    return user, data
+
+
+def confirm_password_reset(*, session: DbSession, token: str, password: str) -> User:
+    """Set a new password from a reset token and sign the user out everywhere."""
+    if not PASSWORD_MIN <= len(password) <= PASSWORD_MAX:
+        raise ValueError(f"Password must be {PASSWORD_MIN} to {PASSWORD_MAX} characters.")
+    user, data = _load("reset", token, RESET_MAX_AGE, session)
+    if data.get("fp") != _fingerprint(user.password_hash):
+        raise InvalidTokenError("The token has already been used.")
+    user.password_hash = hash_password(password)
+    user.token_version += 1
+    return user
+
+
+def confirm_email(*, session: DbSession, token: str) -> User:
+    """Mark the address verified from a verification token."""
+    user, data = _load("verify", token, VERIFY_MAX_AGE, session)
+    if data.get("fp") != _fingerprint(user.email_key, str(user.email_verified)):
+        raise InvalidTokenError("The token has already been used.")
+    user.email_verified = True
+    return user

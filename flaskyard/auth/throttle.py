@@ -1,0 +1,69 @@
+"""Login throttling with Flask-Limiter, on Redis so limits hold across workers."""
+
+from __future__ import annotations
+
+from flask import Flask, Response, current_app, request
+from flask_limiter import Limiter
+
+from flaskyard.extensions import db
+from flaskyard.users.models import normalize_key
+from flaskyard.users.services import find_user
+
+
+def _prefix() -> str:
+    # Flask-Limiter keeps the first app's key prefix for good, so each app's prefix is put
+    # into the keys themselves instead.
+    return str(current_app.config["RATELIMIT_KEY_PREFIX"])
+
+
+def ip_key() -> str:
+    """The client address (after ProxyFix, when configured), for per-address limits."""
+    return f"{_prefix()}:ip:{request.remote_addr or '127.0.0.1'}"
+
+
+limiter = Limiter(key_func=ip_key, key_prefix="flaskyard")
+
+
+def account_key() -> str:
+    """The account a login or reset request is about, for per-account limits.
+
+    A known account is keyed by its id, so failures by username and by email add up; an
+    unknown login string is keyed by itself (normalised).
+    """
+    data = request.get_json(silent=True)
+    login = ""
+    if isinstance(data, dict):
+        login = str(data.get("username") or data.get("email") or "")[:254]
+    user = find_user(session=db.session, login=login) if login else None
+    subject = f"id:{user.id}" if user is not None else f"login:{normalize_key(login)}"
+    return f"{_prefix()}:account:{subject}"
+
+
+def failed_login(response: Response) -> bool:
+    """Only failed sign-ins count against the per-account limit."""
+    return response.status_code == 401
+
+
+def account_limit() -> str:
+    return str(current_app.config["LOGIN_RATE_LIMIT_ACCOUNT"])
+
+
+def ip_limit() -> str:
+    return str(current_app.config["LOGIN_RATE_LIMIT_IP"])
+
+
+def init_app(app: Flask) -> None:
+    """Bind the limiter to Redis (or memory without Redis)."""
+    app.config.setdefault("RATELIMIT_STORAGE_URI", app.config.get("REDIS_URL") or "memory://")
+    app.config.setdefault("RATELIMIT_STRATEGY", "moving-window")
+    app.config.setdefault("RATELIMIT_HEADERS_ENABLED", True)
+    limiter.init_app(app)
+    # Every limit here is a per-route decorator, and each decorated view checks its own
+    # limits when called. The app-wide before_request check only serves default limits,
+    # which we do not use, yet it cost about 0.45 ms on every request (bench/), so drop it.
+    hooks = app.before_request_funcs.get(None, [])
+    app.before_request_funcs[None] = [
+        hook
+        for hook in hooks
+        if getattr(hook, "__func__", None) is not Limiter._check_request_limit
+    ]

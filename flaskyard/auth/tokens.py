@@ -1,0 +1,186 @@
+"""Token issue and checks: claims, login families, rotation, and who the caller is."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable
+from datetime import timedelta
+from functools import wraps
+from typing import Any, ParamSpec, TypeVar
+
+import sqlalchemy.orm as so
+from apiflask import APIFlask
+from flask import Response, current_app
+from flask_jwt_extended import (
+    JWTManager,
+    create_access_token,
+    create_refresh_token,
+    decode_token,
+    jwt_required,
+)
+from flask_jwt_extended import current_user as _current_user
+
+from flaskyard.auth.revocation import StoreUnavailable, get_store
+from flaskyard.errors import problem
+from flaskyard.extensions import db
+from flaskyard.users.models import User
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+FAMILY_CLAIM = "fam"
+VERSION_CLAIM = "ver"
+FAMILY_PREFIX = "family:"
+#: A spent refresh token: not revoked (so replay reaches rotate()), but never spendable again.
+USED_PREFIX = "used:"
+#: Headers that would let a token choose its own key; we never honour them.
+FORBIDDEN_HEADERS = frozenset({"jku", "jwk", "x5u", "x5c"})
+#: Every token we issue has these; one without them is not ours (and could never expire).
+REQUIRED_CLAIMS = frozenset({"sub", "jti", "type", "iat", "nbf", "exp", FAMILY_CLAIM})
+
+jwt = JWTManager()
+
+
+class UnusableTokenError(Exception):
+    """The token names its own key or is otherwise unusable."""
+
+
+def _seconds_left(claims: dict[str, Any]) -> int:
+    return max(1, int(claims["exp"] - time.time()) + 1)
+
+
+def issue_pair(user: User, family: str | None = None) -> dict[str, Any]:
+    """A new access and refresh token for ``user`` in login ``family`` (new login if None)."""
+    claims = {FAMILY_CLAIM: family or uuid.uuid4().hex, VERSION_CLAIM: user.token_version}
+    identity = str(user.id)
+    access = create_access_token(identity=identity, additional_claims=claims)
+    refresh = create_refresh_token(identity=identity, additional_claims=claims)
+    expires: timedelta = current_app.config["JWT_ACCESS_TOKEN_EXPIRES"]
+    return {
+        "access_token": access,
+        "refresh_token": refresh,
+        "token_type": "Bearer",
+        "expires_in": int(expires.total_seconds()),
+    }
+
+
+def revoke_family(claims: dict[str, Any]) -> None:
+    """Kill every token of the login that ``claims`` belongs to, on every worker."""
+    ttl = int(current_app.config["JWT_REFRESH_TOKEN_EXPIRES"].total_seconds())
+    get_store().revoke(FAMILY_PREFIX + claims[FAMILY_CLAIM], ttl)
+
+
+def rotate(claims: dict[str, Any], user: User) -> dict[str, Any] | None:
+    """Spend the refresh token ``claims`` once; None (and the family revoked) on reuse."""
+    if not get_store().revoke_if_new(USED_PREFIX + claims["jti"], _seconds_left(claims)):
+        revoke_family(claims)
+        return None
+    return issue_pair(user, family=claims[FAMILY_CLAIM])
+
+
+def revoke_token(encoded: str, *, expected_identity: str) -> bool:
+    """Revoke one encoded token of ``expected_identity``; False if it is not theirs or invalid."""
+    try:
+        claims = decode_token(encoded)
+    except Exception:  # noqa: BLE001 - an unusable token needs no revoking
+        return False
+    if claims.get("sub") != expected_identity:
+        return False
+    get_store().revoke(claims["jti"], _seconds_left(claims))
+    return True
+
+
+def current_user() -> User:
+    """The signed-in user of this request (after ``auth_required``)."""
+    user: User = _current_user._get_current_object()
+    return user
+
+
+def auth_required(
+    *, refresh: bool = False, optional: bool = False
+) -> Callable[[Callable[P, R]], Callable[P, R]]:
+    """Require a valid, unrevoked token of an active user (Authorization header only)."""
+    locations = ["headers", "cookies"] if refresh else ["headers"]
+    decorator: Callable[[Callable[P, R]], Callable[P, R]] = jwt_required(
+        refresh=refresh, optional=optional, locations=locations
+    )
+    return decorator
+
+
+def admin_required(view: Callable[P, R]) -> Callable[P, R]:
+    """Require a signed-in user who holds ``admin`` right now (not just in an old token)."""
+
+    @wraps(view)
+    @auth_required()
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        if not current_user().has_role("admin"):
+            from apiflask import abort
+
+            abort(403, detail="This needs the admin role.")
+        return view(*args, **kwargs)
+
+    return wrapper
+
+
+def _unauthorized(detail: str) -> Response:
+    return problem(401, detail, headers={"WWW-Authenticate": "Bearer"})
+
+
+def _load_user(_header: dict[str, Any], claims: dict[str, Any]) -> User | None:
+    try:
+        user_id = uuid.UUID(str(claims["sub"]))
+    except ValueError:
+        return None
+    # Loaded fresh on each request, so role changes and deactivation apply at once.
+    user = db.session.get(
+        User, user_id, populate_existing=True, options=[so.joinedload(User.roles)]
+    )
+    if user is None or not user.active or user.token_version != claims.get(VERSION_CLAIM):
+        return None
+    return user
+
+
+def _is_revoked(_header: dict[str, Any], claims: dict[str, Any]) -> bool:
+    family = claims.get(FAMILY_CLAIM)
+    if not family:
+        return True  # every token we issue names its login
+    return get_store().any_revoked(claims["jti"], FAMILY_PREFIX + str(family))
+
+
+def _decode_key(header: dict[str, Any], claims: dict[str, Any]) -> str:
+    if FORBIDDEN_HEADERS & set(header):
+        raise UnusableTokenError("Tokens may not name their own key.")
+    missing = sorted(REQUIRED_CLAIMS - set(claims))
+    if missing:
+        raise UnusableTokenError(f"The token lacks required claims: {', '.join(missing)}.")
+    return _configured_decode_key()
+
+
+def _configured_decode_key() -> str:
+    config = current_app.config
+    if config["JWT_ALGORITHM"].startswith("HS"):
+        return str(config["JWT_SECRET_KEY"])
+    return str(config["JWT_PUBLIC_KEY"])
+
+
+def init_app(app: APIFlask) -> None:
+    """Bind JWTManager with our checks and problem+json errors."""
+    jwt.init_app(app)
+    jwt.user_lookup_loader(_load_user)
+    jwt.token_in_blocklist_loader(_is_revoked)
+    jwt.decode_key_loader(_decode_key)
+    jwt.unauthorized_loader(lambda reason: _unauthorized(f"Authentication required: {reason}"))
+    jwt.invalid_token_loader(lambda reason: _unauthorized(f"The token is invalid: {reason}"))
+    jwt.expired_token_loader(lambda _h, _c: _unauthorized("The token has expired."))
+    jwt.revoked_token_loader(lambda _h, _c: _unauthorized("The token has been revoked."))
+    jwt.user_lookup_error_loader(
+        lambda _h, _c: _unauthorized("The account is inactive, gone, or signed out everywhere.")
+    )
+    app.register_error_handler(
+        StoreUnavailable,
+        lambda exc: problem(503, "Token revocation store is unavailable; try again shortly."),
+    )
+    app.register_error_handler(
+        UnusableTokenError, lambda exc: _unauthorized(f"The token is invalid: {exc}")
+    )

@@ -1,0 +1,305 @@
+"""Typed settings: environment, ``.env.d`` files, ``*_FILE`` and ``DOCKER-SECRET->`` expansion."""
+
+from __future__ import annotations
+
+import os
+import re
+import secrets
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+from dotenv import dotenv_values
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+Mode = Literal["development", "production", "testing"]
+MODES: tuple[str, ...] = ("development", "production", "testing")
+DOCKER_SECRET_PREFIX = "DOCKER-SECRET->"  # noqa: S105 - a marker, not a secret
+DEFAULT_SECRETS_DIR = "/run/secrets"
+MIN_SECRET_BYTES = 32
+
+#: Old names still accepted; the first one of each tuple that is set wins.
+ALIASES: dict[str, tuple[str, ...]] = {
+    "APP_ENV": ("FLASK_ENV",),
+    "TOKEN_BLOCKLIST": ("BLACKLIST_STORAGE_TYPE",),
+    "FRONTEND_DIR": ("FLASK_STATIC_DIR", "FLASK_TEMPLATE_DIR"),
+}
+
+#: Values people paste from examples; production refuses them.
+PLACEHOLDER_SECRETS = frozenset(
+    {
+        "changeme",
+        "change-me",
+        "change_me",
+        "changethis",
+        "change-this",
+        "secret",
+        "secret-key",
+        "secretkey",
+        "your-secret-key",
+        "super-secret",
+        "supersecret",
+        "dev",
+        "development",
+        "test",
+        "password",
+        "please-change-me",
+        "replace-me",
+        "xxx",
+    }
+)
+_PLACEHOLDER_WORDS = re.compile(r"change[-_ ]?(me|this)|replace[-_ ]?me|placeholder|example", re.I)
+_SECRET_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+
+
+class ConfigError(Exception):
+    """The configuration cannot be used; the message is one sentence for the operator."""
+
+
+class Settings(BaseSettings):
+    """Every setting Flaskyard reads, typed and validated once at start."""
+
+    model_config = SettingsConfigDict(extra="ignore", case_sensitive=True, frozen=True)
+
+    APP_ENV: Mode = "development"
+    SECRET_KEY: SecretStr | None = None
+    JWT_SECRET_KEY: SecretStr | None = None
+    DATABASE_URL: str | None = None
+    REDIS_URL: str | None = None
+    TOKEN_BLOCKLIST: Literal["memory", "redis", "database"] | None = None
+    JWT_ACCESS_TOKEN_EXPIRES: int = Field(default=900, gt=0)
+    JWT_REFRESH_TOKEN_EXPIRES: int = Field(default=2_592_000, gt=0)
+    JWT_ALGORITHM: Literal["HS256", "HS384", "HS512", "RS256", "RS512", "ES256", "EdDSA"] = "HS256"
+    JWT_PRIVATE_KEY: SecretStr | None = None
+    JWT_PUBLIC_KEY: str | None = None
+    LOGIN_RATE_LIMIT_ACCOUNT: str = "10 per 15 minutes"
+    LOGIN_RATE_LIMIT_IP: str = "60 per minute"
+    RATELIMIT_KEY_PREFIX: str = "flaskyard"
+    CORS_ORIGINS: str = ""
+    PROXY_FIX_X_FOR: int = Field(default=0, ge=0, le=5)
+    PUBLIC_URL: str = "http://127.0.0.1:5000"
+    POSTS_CACHE: bool = True
+    USER_UPLOAD_QUOTA_BYTES: int = Field(default=104_857_600, gt=0)
+    JOB_RESULT_TTL: int = Field(default=7 * 24 * 3600, gt=0)
+    JOB_FAILURE_TTL: int = Field(default=7 * 24 * 3600, gt=0)
+    WORKER_INLINE_QUEUES: str = "high,default"
+    WORKER_MONITOR_INTERVAL: int = Field(default=5, gt=0)
+    WORKER_MAINTENANCE_INTERVAL: int = Field(default=30, gt=0)
+    IMPORT_MAX_ENTRIES: int = Field(default=1000, gt=0)
+    IMPORT_MAX_BYTES: int = Field(default=50 * 1024 * 1024, gt=0)
+    IMPORT_MAX_RATIO: int = Field(default=100, gt=1)
+    INSTANCE_DIR: Path | None = None
+    UPLOAD_DIR: Path | None = None
+    MAX_UPLOAD_BYTES: int = Field(default=10_485_760, gt=0)
+    MAIL_SERVER: str | None = None
+    MAIL_PORT: int = Field(default=25, gt=0, lt=65536)
+    MAIL_USE_TLS: bool = False
+    MAIL_USERNAME: str | None = None
+    MAIL_PASSWORD: SecretStr | None = None
+    MAIL_DEFAULT_SENDER: str = "flaskyard@localhost"
+    FRONTEND_DIR: Path | None = None
+    GUNICORN_BIND: str = "127.0.0.1:5000"
+    GUNICORN_WORKERS: int | None = Field(default=None, gt=0)
+    GUNICORN_THREADS: int | None = Field(default=None, gt=0)
+    GUNICORN_PID_FILE: Path = Path("/tmp/gunicorn.pid")  # noqa: S108 - gunicorn's own convention
+    SERVER: Literal["gunicorn", "granian"] = "gunicorn"
+    LOG_LEVEL: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
+    LOG_FORMAT: Literal["text", "json"] | None = None
+
+    @field_validator("LOG_LEVEL", mode="before")
+    @classmethod
+    def _upper_level(cls, value: Any) -> Any:
+        return value.upper() if isinstance(value, str) else value
+
+    @field_validator("DATABASE_URL", "REDIS_URL", "MAIL_SERVER", mode="before")
+    @classmethod
+    def _blank_is_unset(cls, value: Any) -> Any:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @model_validator(mode="after")
+    def _token_keys(self) -> Settings:
+        if not self.JWT_ALGORITHM.startswith("HS") and not (
+            self.JWT_PRIVATE_KEY and self.JWT_PUBLIC_KEY
+        ):
+            raise ValueError(
+                f"JWT_ALGORITHM={self.JWT_ALGORITHM} needs JWT_PRIVATE_KEY and JWT_PUBLIC_KEY "
+                "(PEM, usually given as JWT_PRIVATE_KEY_FILE and JWT_PUBLIC_KEY_FILE)."
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _production_memory_blocklist(self) -> Settings:
+        if (
+            self.APP_ENV == "production"
+            and self.TOKEN_BLOCKLIST == "memory"  # noqa: S105 - a store name
+            and (self.GUNICORN_WORKERS or 2) > 1
+        ):
+            raise ValueError(
+                "TOKEN_BLOCKLIST=memory is per process; production with more than one worker "
+                "needs redis or database."
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _production_secrets(self) -> Settings:
+        if self.APP_ENV != "production":
+            return self
+        for name in ("SECRET_KEY", "JWT_SECRET_KEY"):
+            value: SecretStr | None = getattr(self, name)
+            problem = secret_problem(value.get_secret_value() if value is not None else None)
+            if problem:
+                raise ValueError(f"{name} {problem}; production refuses to start without it.")
+        return self
+
+    @property
+    def log_format(self) -> str:
+        """The log format, JSON lines by default in production."""
+        if self.LOG_FORMAT:
+            return self.LOG_FORMAT
+        return "json" if self.APP_ENV == "production" else "text"
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # The environment has already been layered and expanded by load_settings().
+        return (init_settings,)
+
+
+def secret_problem(value: str | None) -> str | None:
+    """Say what is wrong with a signing secret, or None when it is fit for production."""
+    if value is None or not value.strip():
+        return "is not set"
+    if len(value.encode()) < MIN_SECRET_BYTES:
+        return f"is shorter than {MIN_SECRET_BYTES} bytes"
+    lowered = value.strip().lower()
+    if lowered in PLACEHOLDER_SECRETS or _PLACEHOLDER_WORDS.search(lowered) or len(set(value)) < 5:
+        return "is a placeholder value"
+    return None
+
+
+def setting_names() -> tuple[str, ...]:
+    """The names of every setting, each also readable from ``NAME_FILE``."""
+    return tuple(Settings.model_fields)
+
+
+def resolve_mode(environ: Mapping[str, str]) -> str:
+    """Read the mode from ``APP_ENV`` or ``FLASK_ENV`` (or their ``_FILE``); default development."""
+    raw = expand_setting("APP_ENV", environ) or "development"
+    mode = raw.strip().lower()
+    if mode not in MODES:
+        raise ConfigError(f"APP_ENV must be one of {', '.join(MODES)}, not {raw!r}.")
+    return mode
+
+
+def _read_file(name: str, path: str) -> str:
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(
+            f"{name} points at {path!r}, which cannot be read: {exc.strerror}."
+        ) from exc
+    return text[:-1] if text.endswith("\n") else text
+
+
+def _expand_docker_secret(name: str, value: str, secrets_dir: Path) -> str:
+    if not value.startswith(DOCKER_SECRET_PREFIX):
+        return value
+    secret = value[len(DOCKER_SECRET_PREFIX) :].strip()
+    if not _SECRET_NAME.match(secret):
+        raise ConfigError(f"{name} names an invalid Docker secret {secret!r}.")
+    return _read_file(name, str(secrets_dir / secret))
+
+
+def layered_environment(
+    environ: Mapping[str, str], project_dir: Path | None = None
+) -> dict[str, str]:
+    """Merge ``.env.d/.env.<mode>`` under the real environment; the real environment wins."""
+    mode = resolve_mode(environ)
+    env_file = (project_dir or Path.cwd()) / ".env.d" / f".env.{mode}"
+    merged: dict[str, str] = {}
+    if env_file.is_file():
+        merged.update({k: v for k, v in dotenv_values(env_file).items() if v is not None})
+    merged.update(environ)
+    for name in ("APP_ENV", *ALIASES["APP_ENV"]):
+        merged.pop(name, None)
+        merged.pop(f"{name}_FILE", None)
+    merged["APP_ENV"] = mode
+    return merged
+
+
+def expand_setting(name: str, environ: Mapping[str, str]) -> str | None:
+    """Read one setting from ``NAME``, an alias, or ``NAME_FILE``, expanding Docker secrets."""
+    secrets_dir = Path(environ.get("SECRETS_DIR") or DEFAULT_SECRETS_DIR)
+    candidates = [name, *ALIASES.get(name, ())]
+    present = [n for n in candidates if n in environ]
+    files = [n for n in candidates if f"{n}_FILE" in environ]
+    if present and files:
+        raise ConfigError(f"Set either {present[0]} or {files[0]}_FILE, not both.")
+    if present:
+        return _expand_docker_secret(present[0], environ[present[0]], secrets_dir)
+    if files:
+        file_var = f"{files[0]}_FILE"
+        path = _expand_docker_secret(file_var, environ[file_var], secrets_dir)
+        return _expand_docker_secret(files[0], _read_file(file_var, path), secrets_dir)
+    return None
+
+
+def expand_environment(environ: Mapping[str, str]) -> dict[str, str]:
+    """Apply aliases, ``NAME_FILE`` and ``DOCKER-SECRET->name`` to the settings in ``environ``.
+
+    Only the names Settings knows are returned, so unrelated variables never leak in.
+    """
+    values: dict[str, str] = {}
+    for name in setting_names():
+        value = expand_setting(name, environ)
+        if value is not None:
+            values[name] = value
+    return values
+
+
+def _describe(error: ValidationError) -> str:
+    first = error.errors()[0]
+    location = ".".join(str(part) for part in first["loc"])
+    message = str(first["msg"]).removeprefix("Value error, ")
+    if not location:
+        return message
+    return f"{location}: {message.rstrip('.')}."
+
+
+def load_settings(
+    environ: Mapping[str, str] | None = None,
+    *,
+    project_dir: Path | None = None,
+    overrides: Mapping[str, Any] | None = None,
+) -> Settings:
+    """Build Settings from the environment (``os.environ`` by default) and optional overrides."""
+    source = os.environ if environ is None else environ
+    values: dict[str, Any] = expand_environment(layered_environment(source, project_dir))
+    if overrides:
+        values.update(overrides)
+    try:
+        return Settings(**values)
+    except ValidationError as exc:
+        raise ConfigError(f"Invalid configuration: {_describe(exc)}") from exc
+
+
+def instance_secret(instance_dir: Path, name: str) -> str:
+    """Return a per-instance random secret for development, creating it once (mode 0600)."""
+    path = instance_dir / name
+    try:
+        return path.read_text(encoding="utf-8").strip()
+    except FileNotFoundError:
+        pass
+    instance_dir.mkdir(parents=True, exist_ok=True)
+    value = secrets.token_urlsafe(48)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(value + "\n")
+    return value

@@ -1,0 +1,92 @@
+"""Translations: Flask-Babel picks the locale from ``Accept-Language``; ``flask translate``."""
+
+from __future__ import annotations
+
+import contextlib
+from pathlib import Path
+
+import click
+from babel.messages.frontend import CommandLineInterface
+from flask import Flask, has_request_context, request
+from flask_babel import Babel
+
+TRANSLATIONS_DIR = Path(__file__).with_name("translations")
+BABEL_CONFIG = Path(__file__).with_name("babel.cfg")
+POT_FILE = TRANSLATIONS_DIR / "messages.pot"
+DEFAULT_LOCALE = "en"
+
+babel = Babel()
+
+
+def available_locales() -> list[str]:
+    """English plus every language with a catalogue under ``translations/``."""
+    found = sorted(p.parent.parent.name for p in TRANSLATIONS_DIR.glob("*/LC_MESSAGES/messages.po"))
+    return [DEFAULT_LOCALE, *found]
+
+
+def select_locale() -> str:
+    """The best match for the request's ``Accept-Language``; English outside requests."""
+    if not has_request_context():
+        return DEFAULT_LOCALE
+    return request.accept_languages.best_match(available_locales()) or DEFAULT_LOCALE
+
+
+def _pybabel(*args: str) -> None:
+    # Babel's own command line, called in-process: the same code as the `pybabel` tool.
+    CommandLineInterface().run(["pybabel", "-q", *args])  # type: ignore[no-untyped-call]
+
+
+@click.group("translate")
+def translate() -> None:
+    """Extract, initialise, update and compile message catalogues."""
+
+
+@translate.command("extract")
+def extract() -> None:
+    """Collect marked strings into translations/messages.pot."""
+    # Relative paths keep the catalogue's source references the same on every machine.
+    with contextlib.chdir(BABEL_CONFIG.parent.parent):
+        _pybabel(
+            "extract",
+            "-F",
+            str(BABEL_CONFIG),
+            "-k",
+            "_l",
+            "--project=Flaskyard",
+            "-o",
+            str(POT_FILE),
+            BABEL_CONFIG.parent.name,
+        )
+
+
+@translate.command("init")
+@click.argument("language")
+def init(language: str) -> None:
+    """Start a catalogue for LANGUAGE (for example ``de``)."""
+    extract.callback()  # type: ignore[misc]
+    _pybabel("init", "-i", str(POT_FILE), "-d", str(TRANSLATIONS_DIR), "-l", language)
+
+
+@translate.command("update")
+def update() -> None:
+    """Merge new strings into every catalogue."""
+    extract.callback()  # type: ignore[misc]
+    _pybabel("update", "-i", str(POT_FILE), "-d", str(TRANSLATIONS_DIR))
+
+
+@translate.command("compile")
+def compile_catalogs() -> None:
+    """Compile every catalogue to the .mo files the app reads."""
+    if len(available_locales()) == 1:
+        click.echo("No catalogues to compile.")
+        return
+    _pybabel("compile", "-d", str(TRANSLATIONS_DIR))
+    click.echo(f"Compiled catalogues: {', '.join(available_locales()[1:])}.")
+
+
+def init_app(app: Flask) -> None:
+    """Bind Flask-Babel and register ``flask translate``."""
+    babel.init_app(
+        app, locale_selector=select_locale, default_translation_directories=str(TRANSLATIONS_DIR)
+    )
+    app.cli.add_command(translate)

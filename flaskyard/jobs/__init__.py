@@ -1,0 +1,1 @@
+"""Background jobs on RQ: a database row per job, Redis as the live state, SSE progress."""

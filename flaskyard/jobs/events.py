@@ -1,0 +1,174 @@
+"""Server-Sent Events for job progress, with one Redis subscription per web process.
+
+A hub thread holds the process's single pattern subscription. When a job changes, the hub
+reads its state once and hands the same snapshot to every stream watching that job, so N
+watchers cost one subscription and one read, not N. The hub also re-reads each watched job
+every POLL_SECONDS, because a killed worker changes a job without publishing anything.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import queue
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+from flask import Flask, current_app
+from redis import Redis
+from redis.exceptions import RedisError
+
+from flaskyard.extensions import db
+from flaskyard.jobs.models import TERMINAL, Job
+from flaskyard.jobs.runtime import EVENTS_CHANNEL
+
+EXTENSION_KEY = "flaskyard.job_events"
+HEARTBEAT_SECONDS = 15.0
+POLL_SECONDS = 2.0
+log = logging.getLogger(__name__)
+
+
+def _encode(snapshot: dict[str, Any]) -> str:
+    from flaskyard.jobs.schemas import JobOut
+
+    return json.dumps(JobOut().dump(snapshot), separators=(",", ":"), sort_keys=True)
+
+
+def event_id(data: str) -> str:
+    """A short fingerprint of one state: resuming with it skips a state already seen."""
+    return hashlib.sha256(data.encode()).hexdigest()[:16]
+
+
+class Hub:
+    """One per process: the shared subscription, the periodic re-read, the fan-out."""
+
+    def __init__(self, app: Flask, redis: Redis) -> None:
+        self._app = app
+        self._redis = redis
+        self._lock = threading.Lock()
+        self._watchers: dict[uuid.UUID, set[queue.Queue[str]]] = {}
+        self._thread: threading.Thread | None = None
+        self.reads = 0  # how many state reads the hub did (watchers never read themselves)
+
+    def watch(self, job_id: uuid.UUID) -> queue.Queue[str]:
+        """Register a watcher; it receives encoded snapshots of the job."""
+        inbox: queue.Queue[str] = queue.Queue(maxsize=100)
+        with self._lock:
+            self._watchers.setdefault(job_id, set()).add(inbox)
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._run, name="job-events", daemon=True)
+                self._thread.start()
+        return inbox
+
+    def unwatch(self, job_id: uuid.UUID, inbox: queue.Queue[str]) -> None:
+        """Forget a watcher."""
+        with self._lock:
+            watchers = self._watchers.get(job_id)
+            if watchers is not None:
+                watchers.discard(inbox)
+                if not watchers:
+                    del self._watchers[job_id]
+
+    def snapshot(self, job_id: uuid.UUID) -> str | None:
+        """The job's current state, encoded (one database and Redis read)."""
+        from flaskyard.jobs.services import refresh
+
+        self.reads += 1
+        with self._app.app_context():
+            try:
+                row = db.session.get(Job, job_id)
+                return None if row is None else _encode(refresh(session=db.session, row=row))
+            finally:
+                db.session.remove()
+
+    def _publish(self, job_id: uuid.UUID) -> None:
+        with self._lock:
+            inboxes = list(self._watchers.get(job_id, ()))
+        if not inboxes:
+            return
+        data = self.snapshot(job_id)
+        if data is None:
+            return
+        for inbox in inboxes:
+            try:
+                inbox.put_nowait(data)
+            except queue.Full:
+                pass  # a stalled client; it will get the newest state on the next change
+
+    def _run(self) -> None:
+        pubsub = self._redis.pubsub(ignore_subscribe_messages=True)  # type: ignore[no-untyped-call]
+        last_poll = time.monotonic()
+        try:
+            pubsub.psubscribe(f"{EVENTS_CHANNEL}*")
+            while True:
+                with self._lock:
+                    if not self._watchers:
+                        self._thread = None
+                        return
+                try:
+                    message = pubsub.get_message(timeout=0.5)
+                except RedisError:
+                    log.warning("job event subscription lost; retrying", exc_info=True)
+                    time.sleep(1)
+                    pubsub = self._redis.pubsub(ignore_subscribe_messages=True)  # type: ignore[no-untyped-call]
+                    pubsub.psubscribe(f"{EVENTS_CHANNEL}*")
+                    continue
+                if message and message.get("type") == "pmessage":
+                    channel = message["channel"]
+                    raw = channel.decode() if isinstance(channel, bytes) else str(channel)
+                    try:
+                        self._publish(uuid.UUID(raw.removeprefix(EVENTS_CHANNEL)))
+                    except ValueError:
+                        continue
+                if time.monotonic() - last_poll >= POLL_SECONDS:
+                    last_poll = time.monotonic()
+                    with self._lock:
+                        watched = list(self._watchers)
+                    for job_id in watched:
+                        self._publish(job_id)
+        except Exception:  # the thread must never die silently
+            log.exception("job event hub stopped")
+            with self._lock:
+                self._thread = None
+        finally:
+            pubsub.close()
+
+
+def get_hub() -> Hub | None:
+    """This process's hub (made on first use), or None without Redis."""
+    from flaskyard.queue import get_redis
+
+    hub: Hub | None = current_app.extensions.get(EXTENSION_KEY)
+    if hub is None:
+        redis = get_redis()
+        if redis is None:
+            return None
+        app = current_app._get_current_object()  # type: ignore[attr-defined]
+        hub = current_app.extensions.setdefault(EXTENSION_KEY, Hub(app, redis))
+    return hub
+
+
+def stream(hub: Hub, job_id: uuid.UUID, last_event_id: str | None) -> Iterator[str]:
+    """The SSE stream of one job: its state now, then on every change, ending with the job."""
+    inbox = hub.watch(job_id)
+    try:
+        yield "retry: 3000\n\n"
+        current = hub.snapshot(job_id)
+        sent = last_event_id
+        while current is not None:
+            ident = event_id(current)
+            if ident != sent:
+                yield f"id: {ident}\nevent: job\ndata: {current}\n\n"
+                sent = ident
+            if json.loads(current)["status"] in TERMINAL:
+                return
+            try:
+                current = inbox.get(timeout=HEARTBEAT_SECONDS)
+            except queue.Empty:
+                yield ": keep-alive\n\n"
+    finally:
+        hub.unwatch(job_id, inbox)

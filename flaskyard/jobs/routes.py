@@ -1,0 +1,108 @@
+"""HTTP routes for jobs: start, get, list, cancel, and the SSE progress stream."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from apiflask import APIBlueprint, abort
+from flask import Response, request, stream_with_context, url_for
+
+from flaskyard.auth.tokens import auth_required, current_user
+from flaskyard.extensions import db
+from flaskyard.jobs import events, services
+from flaskyard.jobs.models import Job
+from flaskyard.jobs.schemas import JobIn, JobOut, JobPageOut
+from flaskyard.posts.schemas import PageQuery
+
+bp = APIBlueprint("jobs", __name__, url_prefix="/api/v1/jobs", tag="Jobs")
+
+
+def _own(job_id: uuid.UUID) -> Job:
+    row = services.get_for(session=db.session, job_id=job_id, user=current_user())
+    if row is None:
+        abort(404, detail="No job with that id is yours.")
+    return row
+
+
+@bp.post("")
+@bp.input(JobIn, arg_name="data")
+@bp.output(JobOut, status_code=202)
+@bp.doc(summary="Start a job", security="BearerAuth", responses=[401, 422, 503])
+@auth_required()
+def create_job(data: dict[str, Any]) -> Any:
+    """Queue a job of ``type`` (demo, export_posts, import_posts, thumbnail)."""
+    try:
+        row = services.submit(
+            session=db.session, owner=current_user(), type_=data["type"], params=data["params"]
+        )
+    except services.InvalidJobError as exc:
+        from flaskyard.errors import VALIDATION_TYPE, _flatten, problem
+
+        return problem(
+            422,
+            "The job request is invalid.",
+            title="Validation error",
+            type_=VALIDATION_TYPE,
+            errors=_flatten({"json": exc.messages}),
+        )
+    except services.QueueUnavailable as exc:
+        abort(503, detail=str(exc))
+    view = services.refresh(session=db.session, row=row)
+    return view, 202, {"Location": url_for("jobs.get_job", job_id=row.id)}
+
+
+@bp.get("")
+@bp.input(PageQuery, location="query", arg_name="paging")
+@bp.output(JobPageOut)
+@bp.doc(summary="My jobs, newest first", security="BearerAuth", responses=[401])
+@auth_required()
+def list_jobs(paging: dict[str, int]) -> Any:
+    """The caller's jobs."""
+    return services.list_for(
+        session=db.session, user=current_user(), page=paging["page"], per_page=paging["per_page"]
+    )
+
+
+@bp.get("/<uuid:job_id>")
+@bp.output(JobOut)
+@bp.doc(summary="One job", security="BearerAuth", responses=[401, 404])
+@auth_required()
+def get_job(job_id: uuid.UUID) -> Any:
+    """The job's status, progress, result or error."""
+    return services.refresh(session=db.session, row=_own(job_id))
+
+
+@bp.delete("/<uuid:job_id>")
+@bp.output(JobOut, status_code=202)
+@bp.doc(summary="Cancel a job", security="BearerAuth", responses=[401, 404, 409])
+@auth_required()
+def cancel_job(job_id: uuid.UUID) -> Any:
+    """Cancel now if queued; a running job stops at its next progress report."""
+    try:
+        return services.cancel(session=db.session, row=_own(job_id))
+    except services.JobEndedError as exc:
+        abort(409, detail=str(exc))
+
+
+@bp.get("/<uuid:job_id>/events")
+@bp.doc(
+    summary="Live job state as Server-Sent Events",
+    description="One `job` event per change with the same object as GET /api/v1/jobs/{id}; "
+    "ends after the final state. Honours `Last-Event-ID`. Comments are sent as heartbeats.",
+    security="BearerAuth",
+    responses={200: "text/event-stream of job objects", 401: "", 404: "", 503: ""},
+)
+@auth_required()
+def job_events(job_id: uuid.UUID) -> Response:
+    """Stream the job's state until it ends."""
+    key = _own(job_id).id
+    hub = events.get_hub()
+    if hub is None:
+        abort(503, detail="Live progress needs Redis, which is not configured.")
+    db.session.remove()  # the stream may last minutes; don't hold a pooled connection
+    body = stream_with_context(events.stream(hub, key, request.headers.get("Last-Event-ID")))
+    response = Response(body, mimetype="text/event-stream")
+    response.headers["Cache-Control"] = "no-cache"
+    response.headers["X-Accel-Buffering"] = "no"  # nginx: pass events through at once
+    return response

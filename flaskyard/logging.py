@@ -1,0 +1,77 @@
+"""Logging set-up: one line per request, text in development and JSON lines in production."""
+
+from __future__ import annotations
+
+import logging
+import re
+import sys
+import time
+import uuid
+
+from flask import Flask, Response, g, has_request_context, request
+from pythonjsonlogger.json import JsonFormatter
+
+REQUEST_ID_HEADER = "X-Request-ID"
+_VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+TEXT_FORMAT = "%(asctime)s %(levelname)s [%(request_id)s] %(name)s: %(message)s"
+JSON_FORMAT = "%(asctime)s %(levelname)s %(name)s %(message)s %(request_id)s"
+
+request_logger = logging.getLogger("flaskyard.request")
+
+
+class RequestIdFilter(logging.Filter):
+    """Attach the current request id (or ``-``) to every record."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not hasattr(record, "request_id"):
+            record.request_id = g.get("request_id", "-") if has_request_context() else "-"
+        return True
+
+
+def configure_logging(level: str, fmt: str) -> None:
+    """Send the app's logs to stdout in ``fmt`` (``text`` or ``json``); idempotent."""
+    handler = logging.StreamHandler(sys.stdout)
+    handler.addFilter(RequestIdFilter())
+    if fmt == "json":
+        handler.setFormatter(
+            JsonFormatter(JSON_FORMAT, rename_fields={"asctime": "time", "levelname": "level"})
+        )
+    else:
+        handler.setFormatter(logging.Formatter(TEXT_FORMAT))
+    handler.set_name("flaskyard")
+    root = logging.getLogger("flaskyard")
+    root.handlers = [handler]
+    root.setLevel(level)
+    root.propagate = False
+
+
+def _start() -> None:
+    incoming = request.headers.get(REQUEST_ID_HEADER, "")
+    g.request_id = incoming if _VALID_REQUEST_ID.match(incoming) else uuid.uuid4().hex
+    g.request_started = time.perf_counter()
+
+
+def _finish(response: Response) -> Response:
+    response.headers[REQUEST_ID_HEADER] = g.get("request_id", "-")
+    started = g.get("request_started")
+    duration_ms = (time.perf_counter() - started) * 1000 if started is not None else 0.0
+    request_logger.info(
+        "%s %s %s %.1fms",
+        request.method,
+        request.path,
+        response.status_code,
+        duration_ms,
+        extra={
+            "method": request.method,
+            "path": request.path,
+            "status": response.status_code,
+            "duration_ms": round(duration_ms, 2),
+        },
+    )
+    return response
+
+
+def init_app(app: Flask) -> None:
+    """Log one line per request and echo the request id."""
+    app.before_request(_start)
+    app.after_request(_finish)

@@ -1,0 +1,1 @@
+"""Posts written by users."""

@@ -1,0 +1,56 @@
+"""The Post model."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+import sqlalchemy as sa
+import sqlalchemy.orm as so
+from sqlalchemy.dialects import mysql
+
+from flaskyard.database import Base, utcnow
+from flaskyard.uploads.models import Upload
+from flaskyard.users.models import User
+
+TITLE_MAX = 200
+BODY_MAX = 100_000
+
+post_uploads = sa.Table(
+    "post_uploads",
+    Base.metadata,
+    sa.Column("post_id", sa.Uuid, sa.ForeignKey("posts.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column(
+        "upload_id", sa.Uuid, sa.ForeignKey("uploads.id", ondelete="CASCADE"), primary_key=True
+    ),
+)
+
+
+class Post(Base):
+    """A titled text written by one user."""
+
+    __tablename__ = "posts"
+    __table_args__ = (sa.Index("ix_posts_created_at_id", "created_at", "id"),)
+
+    id: so.Mapped[uuid.UUID] = so.mapped_column(primary_key=True, default=uuid.uuid4)
+    author_id: so.Mapped[uuid.UUID] = so.mapped_column(
+        sa.ForeignKey("users.id", ondelete="CASCADE"), index=True
+    )
+    title: so.Mapped[str] = so.mapped_column(sa.String(TITLE_MAX))
+    body: so.Mapped[str] = so.mapped_column(
+        sa.Text().with_variant(mysql.MEDIUMTEXT(), "mysql", "mariadb")
+    )
+    created_at: so.Mapped[datetime] = so.mapped_column(default=utcnow)
+    updated_at: so.Mapped[datetime] = so.mapped_column(default=utcnow, onupdate=utcnow)
+    #: Where an imported post came from (``import:<job>:<index>``), so a re-run skips it.
+    source: so.Mapped[str | None] = so.mapped_column(sa.String(80), unique=True, default=None)
+    author: so.Mapped[User] = so.relationship(lazy="joined", innerjoin=True)
+    uploads: so.Mapped[list[Upload]] = so.relationship(secondary=post_uploads, lazy="selectin")
+
+    @property
+    def upload_ids(self) -> list[uuid.UUID]:
+        """The ids of the files attached to this post."""
+        return [upload.id for upload in self.uploads]
+
+    def __repr__(self) -> str:
+        return f"<Post {self.title!r}>"

@@ -1,0 +1,1 @@
+"""Uploaded files: checked, stored under server-made names, served as attachments."""

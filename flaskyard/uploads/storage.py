@@ -1,0 +1,154 @@
+"""Checking and storing upload bytes: size while streaming, type, content, quota — in that order."""
+
+from __future__ import annotations
+
+import json
+import os
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO
+
+import filetype
+from werkzeug.utils import secure_filename
+
+CHUNK_BYTES = 64 * 1024
+#: Allowed types by file extension; the content must match the same type.
+ALLOWED_TYPES: dict[str, str] = {
+    "png": "image/png",
+    "jpg": "image/jpeg",
+    "jpeg": "image/jpeg",
+    "gif": "image/gif",
+    "webp": "image/webp",
+    "zip": "application/zip",
+    "json": "application/json",
+    "txt": "text/plain",
+}
+_BINARY_TYPES = {"image/png", "image/jpeg", "image/gif", "image/webp", "application/zip"}
+_MARKUP_PREFIXES = (b"<!doctype", b"<html", b"<script", b"<svg", b"<?xml", b"<body", b"<head")
+
+
+class UploadRejected(Exception):
+    """The upload broke a rule; ``status`` is the HTTP status to answer with."""
+
+    def __init__(self, status: int, detail: str) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.detail = detail
+
+
+@dataclass(frozen=True)
+class StoredFile:
+    """A checked file sitting in its final place, not yet recorded in the database."""
+
+    path: Path
+    storage_name: str
+    filename: str
+    content_type: str
+    size: int
+
+
+def clean_filename(name: str | None) -> str:
+    """The client's name made safe to show: no directories, no control characters."""
+    cleaned = secure_filename((name or "").replace("\x00", ""))
+    return cleaned[:255] or "upload"
+
+
+def allowed_type(filename: str) -> str:
+    """The content type the name claims, or UploadRejected(415) when it is not allowed."""
+    extension = filename.rsplit(".", 1)[-1].lower() if "." in filename else ""
+    content_type = ALLOWED_TYPES.get(extension)
+    if content_type is None:
+        allowed = ", ".join(sorted(ALLOWED_TYPES))
+        raise UploadRejected(415, f"Files of this type are not allowed; allowed: {allowed}.")
+    return content_type
+
+
+def sniff_matches(path: Path, claimed: str) -> bool:
+    """Whether the bytes at ``path`` really are ``claimed`` (magic bytes, or a parse for text)."""
+    with path.open("rb") as handle:
+        head = handle.read(8192)
+    if claimed in _BINARY_TYPES:
+        kind = filetype.guess(head)
+        return kind is not None and kind.mime == claimed
+    if b"\x00" in head or filetype.guess(head) is not None:
+        return False
+    if head.lstrip().lower().startswith(_MARKUP_PREFIXES):
+        return False  # markup dressed up as text is refused, even though it is served as a download
+    try:
+        text = path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    if claimed == "application/json":
+        try:
+            json.loads(text)
+        except ValueError:
+            return False
+    return True
+
+
+def _stream_to(stream: IO[bytes], target: Path, limit: int) -> int:
+    size = 0
+    with target.open("xb") as out:
+        while chunk := stream.read(CHUNK_BYTES):
+            size += len(chunk)
+            if size > limit:
+                raise UploadRejected(413, f"The file is larger than the limit of {limit} bytes.")
+            out.write(chunk)
+    return size
+
+
+def store(
+    stream: IO[bytes],
+    *,
+    client_filename: str | None,
+    upload_dir: Path,
+    max_bytes: int,
+    quota_left: int,
+) -> StoredFile:
+    """Run every check and move the file into place; on any failure nothing is left behind."""
+    filename = clean_filename(client_filename)
+    content_type = allowed_type(filename)
+    incoming = upload_dir / ".incoming"
+    incoming.mkdir(parents=True, exist_ok=True)
+    storage_name = uuid.uuid4().hex
+    partial = incoming / storage_name
+    try:
+        size = _stream_to(stream, partial, max_bytes)
+        if not sniff_matches(partial, content_type):
+            raise UploadRejected(415, f"The content is not a valid {content_type} file.")
+        if size > quota_left:
+            raise UploadRejected(
+                413,
+                f"This upload would exceed your storage quota ({max(quota_left, 0)} bytes left).",
+            )
+        final = upload_dir / storage_name[:2] / storage_name
+        final.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(partial, final)
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
+    return StoredFile(final, storage_name, filename, content_type, size)
+
+
+def path_of(upload_dir: Path, storage_name: str) -> Path:
+    """Where the bytes of ``storage_name`` live."""
+    return upload_dir / storage_name[:2] / storage_name
+
+
+def store_bytes(data: bytes, *, filename: str, upload_dir: Path) -> StoredFile:
+    """Store bytes the server made itself (exports, thumbnails)."""
+    from io import BytesIO
+
+    return store(
+        BytesIO(data),
+        client_filename=filename,
+        upload_dir=upload_dir,
+        max_bytes=max(len(data), 1),
+        quota_left=len(data),
+    )
+
+
+def remove(path: Path) -> None:
+    """Delete a stored file if it is there."""
+    path.unlink(missing_ok=True)

@@ -1,0 +1,155 @@
+"""User and role rules: creation, uniqueness, default roles."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Mapping
+
+import sqlalchemy as sa
+import sqlalchemy.orm as so
+from marshmallow import ValidationError
+
+from flaskyard.database import DbSession, Page
+from flaskyard.users.models import Role, User, normalize_key
+from flaskyard.users.passwords import hash_password
+from flaskyard.users.schemas import UserCreateIn
+
+DEFAULT_ROLES: dict[str, str] = {
+    "user": "Can write posts, upload files and run jobs.",
+    "admin": "Can manage users and see every job.",
+}
+
+
+class UserExistsError(Exception):
+    """The username or email is already taken."""
+
+
+class InvalidUserError(ValueError):
+    """The data for a new user failed validation; ``messages`` maps fields to errors."""
+
+    def __init__(self, messages: Mapping[str, list[str]]) -> None:
+        self.messages = dict(messages)
+        field, errors = next(iter(self.messages.items()))
+        super().__init__(errors[0] if errors else f"{field} is invalid.")
+
+
+def validate_new_user(data: Mapping[str, object]) -> dict[str, str]:
+    """Validate registration data with the same schema the API uses."""
+    try:
+        loaded: dict[str, str] = UserCreateIn().load(dict(data))
+    except ValidationError as exc:
+        messages = exc.messages if isinstance(exc.messages, dict) else {"_schema": exc.messages}
+        raise InvalidUserError(
+            {str(k): v if isinstance(v, list) else [str(v)] for k, v in messages.items()}
+        ) from exc
+    return loaded
+
+
+def ensure_roles(*, session: DbSession, names: Iterable[str] = DEFAULT_ROLES) -> list[Role]:
+    """Create the named roles that do not exist yet; return them all."""
+    wanted = list(names)
+    existing = {r.name: r for r in session.scalars(sa.select(Role).where(Role.name.in_(wanted)))}
+    for name in wanted:
+        if name not in existing:
+            existing[name] = Role(name=name, description=DEFAULT_ROLES.get(name, ""))
+            session.add(existing[name])
+    session.flush()
+    return [existing[name] for name in wanted]
+
+
+def find_user(*, session: DbSession, login: str) -> User | None:
+    """Find a user by username or email, case-insensitively."""
+    key = normalize_key(login)
+    return session.scalar(
+        sa.select(User).where(sa.or_(User.username_key == key, User.email_key == key))
+    )
+
+
+def create_user(
+    *,
+    session: DbSession,
+    username: str,
+    email: str,
+    password: str,
+    roles: Iterable[str] = ("user",),
+    email_verified: bool = False,
+) -> User:
+    """Validate and add a user with the given roles; the caller commits."""
+    data = validate_new_user({"username": username, "email": email, "password": password})
+    taken = session.scalar(
+        sa.select(User).where(
+            sa.or_(
+                User.username_key == normalize_key(data["username"]),
+                User.email_key == normalize_key(data["email"]),
+            )
+        )
+    )
+    if taken is not None:
+        field = "username" if taken.username_key == normalize_key(data["username"]) else "email"
+        raise UserExistsError(f"That {field} is already taken.")
+    user = User(
+        username=data["username"],
+        email=data["email"],
+        password_hash=hash_password(data["password"]),
+        email_verified=email_verified,
+    )
+    user.roles = ensure_roles(session=session, names=roles)
+    session.add(user)
+    session.flush()
+    return user
+
+
+class LastAdminError(Exception):
+    """The change would leave no active admin."""
+
+
+class UnknownRoleError(ValueError):
+    """A role name that does not exist."""
+
+
+def get_user(*, session: DbSession, user_id: uuid.UUID) -> User | None:
+    """The user with ``user_id``, or None."""
+    return session.get(User, user_id)
+
+
+def list_users(*, session: DbSession, page: int, per_page: int) -> Page[User]:
+    """One page of users, oldest first."""
+    total = session.scalar(sa.select(sa.func.count()).select_from(User)) or 0
+    items = session.scalars(
+        sa.select(User)
+        .options(so.selectinload(User.roles))
+        .order_by(User.created_at, User.id)
+        .limit(per_page)
+        .offset((page - 1) * per_page)
+    ).all()
+    return Page(items=list(items), page=page, per_page=per_page, total=total)
+
+
+def _active_admins(session: DbSession) -> int:
+    return int(
+        session.scalar(
+            sa.select(sa.func.count(sa.distinct(User.id)))
+            .join(User.roles)
+            .where(Role.name == "admin", User.active.is_(True))
+        )
+        or 0
+    )
+
+
+def update_user(
+    *, session: DbSession, user: User, roles: list[str] | None = None, active: bool | None = None
+) -> User:
+    """Set roles and/or the active flag; refuses to remove the last active admin."""
+    if roles is not None:
+        wanted = sorted(set(roles))
+        found = list(session.scalars(sa.select(Role).where(Role.name.in_(wanted))))
+        missing = sorted(set(wanted) - {role.name for role in found})
+        if missing:
+            raise UnknownRoleError(f"Unknown role: {', '.join(missing)}.")
+        user.roles = found
+    if active is not None:
+        user.active = active
+    session.flush()
+    if _active_admins(session) == 0:
+        raise LastAdminError("At least one active admin must remain.")
+    return user

@@ -1,0 +1,1 @@
+"""The front-end route: serves the built single-page app."""

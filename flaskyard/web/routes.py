@@ -1,0 +1,63 @@
+"""Serve ``index.html`` for ``/`` and unknown non-API paths, hashed assets with long caching."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from apiflask import APIBlueprint, abort
+from flask import Response, current_app, send_from_directory
+
+bp = APIBlueprint("web", __name__, enable_openapi=False)
+NOTICE_PAGE = Path(__file__).with_name("notice.html")
+DEFAULT_FRONTEND_DIR = Path(__file__).with_name("dist")
+ASSET_MAX_AGE = 365 * 24 * 3600
+#: Paths that belong to the server, never to the SPA.
+RESERVED_PREFIXES = ("api/", "admin/")
+
+
+def _frontend_dir() -> Path:
+    configured = current_app.config.get("FRONTEND_DIR")
+    return Path(configured) if configured else DEFAULT_FRONTEND_DIR
+
+
+def _index() -> Response:
+    index = _frontend_dir() / "index.html"
+    if not index.is_file():
+        response = Response(NOTICE_PAGE.read_bytes(), mimetype="text/html")
+    else:
+        response = send_from_directory(_frontend_dir(), "index.html", max_age=0)
+    # The page names the current hashed assets, so it must be revalidated every time.
+    response.headers["Cache-Control"] = "no-cache"
+    return response
+
+
+@bp.route("/api", methods=["GET", "POST", "PUT", "PATCH", "DELETE"])
+@bp.route("/api/<path:rest>", methods=["GET", "POST", "PUT", "PATCH", "DELETE"])
+def unknown_api(rest: str = "") -> Response:
+    """Any method on an unknown API path is a 404, never the SPA's 405."""
+    abort(404)
+
+
+@bp.get("/assets/<path:filename>")
+def asset(filename: str) -> Response:
+    """A content-hashed build asset, cacheable for a year."""
+    response = send_from_directory(_frontend_dir() / "assets", filename, max_age=ASSET_MAX_AGE)
+    response.headers["Cache-Control"] = f"public, max-age={ASSET_MAX_AGE}, immutable"
+    return response
+
+
+@bp.get("/")
+@bp.get("/<path:path>")
+def spa(path: str = "") -> Response:
+    """The SPA's entry page, so client-side routes survive a reload."""
+    if path == "api" or path.startswith(RESERVED_PREFIXES):
+        abort(404)
+    top_level = _frontend_dir() / path
+    if path and "/" not in path and path != "index.html" and top_level.is_file():
+        return send_from_directory(_frontend_dir(), path, max_age=3600)
+    return _index()
+
+
+def static_file(filename: str) -> Response:
+    """Flask's ``static`` endpoint (rq-dashboard links its favicon through it)."""
+    return send_from_directory(_frontend_dir(), filename, max_age=3600)

@@ -1,0 +1,96 @@
+"""The RQ worker entry point: builds the app once, runs jobs inside its app context.
+
+Short trusted queues (``high``, ``default``) run jobs in the worker process itself, which
+skips RQ's fork per job; ``low`` (exports, imports, thumbnails: long or parsing untrusted
+files) still forks a work horse per job for crash isolation. Inline jobs keep heartbeating
+from a side thread, so a worker killed mid-job is noticed as quickly as a forking one.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Sequence
+
+from flask import Flask
+from rq import Queue, Worker
+from rq.job import Job
+from rq.worker import WorkerStatus
+
+from flaskyard.extensions import db
+from flaskyard.queue import QUEUE_NAMES, get_redis
+
+log = logging.getLogger("flaskyard.worker")
+
+
+class FlaskyardWorker(Worker):
+    """RQ's Worker, but jobs from ``inline_queues`` run in-process with a heartbeat thread."""
+
+    inline_queues: frozenset[str] = frozenset({"high", "default"})
+    #: Seconds a started job may go without a heartbeat before it counts as abandoned.
+    heartbeat_grace = 15
+
+    def execute_job(self, job: Job, queue: Queue) -> None:
+        if queue.name not in self.inline_queues:
+            super().execute_job(job, queue)
+            return
+        self.prepare_execution(job)
+        done = threading.Event()
+        beat = threading.Thread(target=self._beat, args=(job, done), daemon=True)
+        beat.start()
+        try:
+            self.perform_job(job, queue)
+        finally:
+            done.set()
+            beat.join()
+            db.session.remove()
+        self.set_state(WorkerStatus.IDLE)
+
+    def _beat(self, job: Job, done: threading.Event) -> None:
+        while not done.wait(self.job_monitoring_interval):
+            try:
+                self.maintain_heartbeats(job)
+            except Exception:  # a missed beat is survivable; a dead thread is not
+                log.warning("heartbeat for job %s failed", job.id, exc_info=True)
+
+    def get_heartbeat_ttl(self, job: Job) -> int:
+        # RQ adds 60 s; ours beats every job_monitoring_interval, so a short grace suffices.
+        return int(self.job_monitoring_interval) + self.heartbeat_grace
+
+
+def run_worker(app: Flask, queues: Sequence[str] = QUEUE_NAMES, *, burst: bool = False) -> bool:
+    """Work the named queues (highest priority first) until stopped; True if any job ran."""
+    with app.app_context():
+        connection = get_redis()
+        if connection is None:
+            raise RuntimeError("REDIS_URL is not set, so the worker has no queue to work.")
+        config = app.config
+        worker = FlaskyardWorker(
+            [Queue(name, connection=connection) for name in queues],
+            connection=connection,
+            job_monitoring_interval=config["WORKER_MONITOR_INTERVAL"],
+            maintenance_interval=config["WORKER_MAINTENANCE_INTERVAL"],
+        )
+        worker.inline_queues = frozenset(config["WORKER_INLINE_QUEUES"])
+        log.info(
+            "worker %s on %s (in-process: %s)",
+            worker.name,
+            ", ".join(queues),
+            ", ".join(sorted(worker.inline_queues & set(queues))) or "none",
+        )
+        # Forked work horses inherit this app context; flaskyard.database's fork hook gives
+        # each of them an empty connection pool.
+        return bool(
+            worker.work(burst=burst, logging_level=config["LOG_LEVEL"], with_scheduler=True)
+        )
+
+
+def main() -> None:
+    """``python -m flaskyard.worker``: work every queue."""
+    from flaskyard import create_app
+
+    run_worker(create_app())
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,110 @@
+// Builds src/main.ts (+ imported CSS) into ../flaskyard/web/dist:
+//   index.html, assets/app-<hash>.js, assets/app-<hash>.css
+import { rmSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import typescript from '@rollup/plugin-typescript';
+import terser from '@rollup/plugin-terser';
+import postcss from 'postcss';
+import autoprefixer from 'autoprefixer';
+import cssnano from 'cssnano';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const outDir = path.resolve(here, '../flaskyard/web/dist');
+const production = !process.env.ROLLUP_WATCH;
+
+/** Empties the output directory before each (successful) build's output is written. */
+function cleanOutDir(dir) {
+  if (!dir.endsWith(path.join('flaskyard', 'web', 'dist'))) throw new Error(`refusing to empty ${dir}`);
+  return {
+    name: 'clean-out-dir',
+    renderStart() {
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** Runs imported .css through postcss and emits it as one hashed stylesheet per entry chunk. */
+function postcssExtract({ plugins }) {
+  const processor = postcss(plugins);
+  const styles = new Map();
+  return {
+    name: 'postcss-extract',
+    async transform(code, id) {
+      if (!id.endsWith('.css')) return null;
+      const result = await processor.process(code, { from: id });
+      for (const msg of result.messages) {
+        if (msg.type === 'dependency') this.addWatchFile(msg.file);
+        if (msg.type === 'warning') this.warn(msg.text);
+      }
+      styles.set(id, result.css);
+      return { code: 'export {};', map: { mappings: '' }, moduleSideEffects: true };
+    },
+    generateBundle(_options, bundle) {
+      for (const chunk of Object.values(bundle)) {
+        if (chunk.type !== 'chunk' || !chunk.isEntry) continue;
+        // Walk static imports depth-first (post-order = execution order) so CSS keeps import order.
+        const seen = new Set();
+        const ordered = [];
+        const visit = (id) => {
+          if (seen.has(id)) return;
+          seen.add(id);
+          for (const dep of this.getModuleInfo(id)?.importedIds ?? []) visit(dep);
+          if (styles.has(id)) ordered.push(styles.get(id));
+        };
+        visit(chunk.facadeModuleId);
+        const css = ordered.join('\n');
+        if (!css) continue;
+        const ref = this.emitFile({ type: 'asset', name: `${chunk.name}.css`, source: css });
+        chunk.cssFile = this.getFileName(ref);
+      }
+    },
+  };
+}
+
+/** Writes index.html referencing the hashed entry script and stylesheet (no inline code: strict CSP). */
+function htmlPage({ title }) {
+  return {
+    name: 'html-page',
+    generateBundle(_options, bundle) {
+      const entry = Object.values(bundle).find((f) => f.type === 'chunk' && f.isEntry);
+      if (!entry) this.error('no entry chunk');
+      const css = entry.cssFile ? `    <link rel="stylesheet" href="/${entry.cssFile}">\n` : '';
+      const source = `<!doctype html>
+<html lang="en">
+  <head>
+    <meta charset="utf-8">
+    <meta name="viewport" content="width=device-width, initial-scale=1">
+    <title>${title}</title>
+${css}    <script type="module" src="/${entry.fileName}"></script>
+  </head>
+  <body>
+    <div id="app"></div>
+    <noscript>${title} needs JavaScript.</noscript>
+  </body>
+</html>
+`;
+      this.emitFile({ type: 'asset', fileName: 'index.html', source });
+    },
+  };
+}
+
+export default {
+  input: { app: 'src/main.ts' },
+  output: {
+    dir: outDir,
+    format: 'es',
+    entryFileNames: 'assets/[name]-[hash].js',
+    chunkFileNames: 'assets/[name]-[hash].js',
+    assetFileNames: 'assets/[name]-[hash][extname]',
+    sourcemap: false,
+  },
+  plugins: [
+    cleanOutDir(outDir),
+    typescript({ tsconfig: './tsconfig.json', noEmitOnError: production }),
+    postcssExtract({ plugins: production ? [autoprefixer(), cssnano({ preset: 'default' })] : [autoprefixer()] }),
+    production && terser({ ecma: 2020, module: true, format: { comments: false } }),
+    htmlPage({ title: 'Flaskyard' }),
+  ],
+  watch: { clearScreen: false },
+};

@@ -1,0 +1,89 @@
+"""Gunicorn settings, read from the same typed configuration as the app.
+
+Anything not set here can still be given on the command line or in ``GUNICORN_CMD_ARGS``
+(for example ``GUNICORN_CMD_ARGS="--graceful-timeout 60"``); gunicorn applies those last.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from flaskyard.boot import DEFAULT_THREADS, default_workers
+from flaskyard.config import ConfigError, load_settings
+
+try:
+    _settings = load_settings()
+except ConfigError as exc:
+    raise SystemExit(f"flaskyard: configuration error: {exc}") from None
+
+wsgi_app = "flaskyard:create_app()"
+bind = [_settings.GUNICORN_BIND]
+workers = _settings.GUNICORN_WORKERS or default_workers()
+# gthread: each request holds one thread, not one process. A job's SSE stream
+# (/api/v1/jobs/{id}/events) stays open for the job's whole run; with the sync class every open
+# stream would hold a whole worker and a few browsers would starve all other requests. With
+# gthread a worker serves `threads` requests at once, so streams only use up threads.
+worker_class = "gthread"
+threads = _settings.GUNICORN_THREADS or DEFAULT_THREADS
+pidfile = str(_settings.GUNICORN_PID_FILE)
+# Gunicorn 24+ also opens a control socket under $HOME; restart-workers uses the pid file, and
+# the image's home is not writable (read-only root), so keep it off.
+control_socket_disable = True
+# A heartbeat file on tmpfs: a disk-backed (or overlayfs) /tmp can stall workers into timeouts.
+worker_tmp_dir = "/dev/shm" if os.path.isdir("/dev/shm") else None  # noqa: S108
+# Requests in flight get this long to finish after SIGTERM or SIGHUP; keep the container's
+# stop_grace_period (compose) / terminationGracePeriodSeconds (k8s) above it.
+graceful_timeout = 30
+timeout = 60
+keepalive = 5
+# Recycle workers now and then so a slow leak cannot grow without bound; the jitter keeps them
+# from all restarting at the same moment.
+max_requests = 1000
+max_requests_jitter = 100
+# The app is built in each worker after fork (no preload), so a SIGHUP (restart-workers)
+# loads new code and settings. That also means no database engine exists in the master to
+# inherit; flaskyard.database registers an os.register_at_fork hook that empties the pools of
+# any engine a forked child does inherit (--preload, RQ work horses), so post_fork needs no
+# dispose of its own.
+preload_app = False
+# X-Forwarded-Proto/-For are believed only from these addresses (gunicorn's own setting;
+# REMOTE_ADDR rewriting is the app's PROXY_FIX_X_FOR).
+forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1,::1")
+
+# Access and error logs both go to stdout, where containers and journald collect them.
+loglevel = _settings.LOG_LEVEL.lower()
+accesslog = "-"
+access_log_format = '%(h)s "%(r)s" %(s)s %(B)s %(M)sms %({x-request-id}o)s'
+_text = "%(asctime)s %(levelname)s [%(process)d] %(name)s: %(message)s"
+_formatter: dict[str, Any] = {"format": _text}
+if _settings.log_format == "json":
+    # The same JSON lines as the app's own logs (flaskyard.logging).
+    _formatter = {
+        "()": "pythonjsonlogger.json.JsonFormatter",
+        "fmt": "%(asctime)s %(levelname)s %(name)s %(process)d %(message)s",
+        "rename_fields": {"asctime": "time", "levelname": "level"},
+    }
+
+logconfig_dict: dict[str, Any] = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"default": _formatter},
+    "handlers": {
+        "stdout": {
+            "class": "logging.StreamHandler",
+            "formatter": "default",
+            "stream": "ext://sys.stdout",
+        },
+    },
+    "loggers": {
+        "gunicorn.error": {"level": loglevel.upper(), "handlers": ["stdout"], "propagate": False},
+        "gunicorn.access": {"level": "INFO", "handlers": ["stdout"], "propagate": False},
+    },
+    "root": {"level": "WARNING", "handlers": ["stdout"]},
+}
+
+
+def post_fork(server: Any, worker: Any) -> None:
+    """Log each worker's start; pools are already empty in it (see ``preload_app`` above)."""
+    server.log.info("worker %s started (%s threads)", worker.pid, threads)

@@ -1,0 +1,43 @@
+"""Engine hygiene: a forked child never shares the parent's pooled connections."""
+
+from __future__ import annotations
+
+import os
+import warnings
+
+import pytest
+import sqlalchemy as sa
+from flask_sqlalchemy import SQLAlchemy
+
+PID_SQL = sa.text("SELECT pg_backend_pid()")
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("backend", ["postgres"], indirect=True)
+def test_engine_is_disposed_after_fork(db: SQLAlchemy) -> None:
+    engine = db.engine
+    with engine.connect() as connection:
+        parent_pid = connection.execute(PID_SQL).scalar_one()
+    read_end, write_end = os.pipe()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # fork with threads, 3.12+
+        child = os.fork()
+    if child == 0:  # pragma: no cover - runs in the child only
+        status = 1
+        try:
+            os.close(read_end)
+            with engine.connect() as connection:
+                child_pid = connection.execute(PID_SQL).scalar_one()
+            os.write(write_end, str(child_pid).encode())
+            status = 0
+        finally:
+            os._exit(status)
+    os.close(write_end)
+    with os.fdopen(read_end, "rb") as reader:
+        written = reader.read().decode()
+    _, wait_status = os.waitpid(child, 0)
+    assert os.waitstatus_to_exitcode(wait_status) == 0
+    assert int(written) != parent_pid
+    with engine.connect() as connection:
+        assert connection.execute(PID_SQL).scalar_one() == parent_pid
+        assert connection.execute(sa.text("SELECT 1")).scalar_one() == 1

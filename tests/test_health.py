@@ -1,0 +1,69 @@
+"""Liveness and readiness probes."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+from flask.testing import FlaskClient
+
+from tests.conftest import base_config
+from tests.helpers import built_app
+
+UNREACHABLE_DB = "postgresql+psycopg://postgres@127.0.0.1:1/x"
+
+
+def test_healthz(client: FlaskClient) -> None:
+    response = client.get("/healthz")
+    assert response.status_code == 200
+    assert response.get_json() == {"status": "ok"}
+
+
+def test_readyz_ok(app_config: dict[str, Any], redis_url: str) -> None:
+    app_config["REDIS_URL"] = redis_url
+    with built_app(app_config) as app:
+        response = app.test_client().get("/readyz")
+    assert response.status_code == 200
+    body = response.get_json()
+    assert body["status"] == "ok"
+    assert body["checks"]["database"] == "ok"
+    assert body["checks"]["redis"] == "ok"
+
+
+def test_readyz_names_redis_when_it_is_down(database_url: str, tmp_path: Path) -> None:
+    config = base_config(
+        database_url, REDIS_URL="redis://127.0.0.1:1/0", INSTANCE_DIR=tmp_path / "instance"
+    )
+    with built_app(config) as app:
+        started = time.monotonic()
+        response = app.test_client().get("/readyz")
+        elapsed = time.monotonic() - started
+    assert response.status_code == 503
+    assert response.mimetype == "application/problem+json"
+    body = response.get_json(force=True)
+    assert body["status"] == 503
+    assert "redis" in body["detail"]
+    assert "database" not in body["detail"]
+    assert body["checks"]["database"] == "ok"
+    assert body["checks"]["redis"] != "ok"
+    assert elapsed <= 1.5
+
+
+def test_readyz_names_database_when_it_is_down(tmp_path: Path, redis_url: str) -> None:
+    config = base_config(UNREACHABLE_DB, REDIS_URL=redis_url, INSTANCE_DIR=tmp_path / "instance")
+    with built_app(config) as app:
+        client = app.test_client()
+        started = time.monotonic()
+        response = client.get("/readyz")
+        elapsed = time.monotonic() - started
+        alive = client.get("/healthz")
+    assert response.status_code == 503
+    assert response.mimetype == "application/problem+json"
+    body = response.get_json(force=True)
+    assert "database" in body["detail"]
+    assert body["checks"]["database"] != "ok"
+    assert body["checks"]["redis"] == "ok"
+    assert elapsed <= 1.5
+    # Liveness never depends on the database.
+    assert alive.status_code == 200
