@@ -1,0 +1,234 @@
+"""Benchmark the container image: size over its base, start → ready, RSS per gunicorn worker.
+
+Needs a built image (``FLASKYARD_IMAGE``, default ``flaskyard:latest``), a running Docker engine,
+PostgreSQL on 127.0.0.1:5432 and Redis on 127.0.0.1:6379 (the same host services the tests use).
+Containers use the host network and bind 127.0.0.1 only.
+
+Steps: read the image's and its base's sizes (the base is the image's
+``org.opencontainers.image.base.name`` label, or ``PYTHON_IMAGE``); create a scratch database
+and migrate it with the ``migrate`` role; start the ``web`` role ``BENCH_STARTS`` times (3) and
+time ``docker run`` → first ``/readyz`` 200; then send ``BENCH_REQUESTS`` (1,000) requests to a
+web container and to bench/baseline.py (a bare Flask app) under the same gunicorn settings in
+the same image, and read each worker's RSS. Prints a table with the goals, writes
+``bench/results/image.json``. Exit 0 when measured (goals met or not), 1 on a harness error.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+import uuid
+from pathlib import Path
+from typing import Any
+
+BENCH_DIR = Path(__file__).resolve().parent
+RESULTS_FILE = BENCH_DIR / "results" / "image.json"
+IMAGE = os.environ.get("FLASKYARD_IMAGE", "flaskyard:latest")
+PG_ADMIN = os.environ.get("BENCH_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/14")
+STARTS = int(os.environ.get("BENCH_STARTS", "3"))
+REQUESTS = int(os.environ.get("BENCH_REQUESTS", "1000"))
+WORKERS = 2
+GOALS = {"size_mb": 80.0, "start_s": 5.0, "rss_mb": 80.0}
+# Worker RSS read inside the container: gunicorn workers are the master's children.
+RSS_SCRIPT = """
+import pathlib
+master = int(pathlib.Path('/tmp/gunicorn.pid').read_text())
+for proc in pathlib.Path('/proc').glob('[0-9]*'):
+    try:
+        lines = (proc / 'status').read_text().splitlines()
+        status = dict(line.split(':', 1) for line in lines if ':' in line)
+    except OSError:
+        continue
+    if int(status['PPid']) == master:
+        print(int(status['VmRSS'].split()[0]) // 1024)
+"""
+
+
+class HarnessError(Exception):
+    """The benchmark could not run; the message says why."""
+
+
+def docker(*args: str, timeout: float = 300) -> str:
+    result = subprocess.run(
+        ["docker", *args], capture_output=True, text=True, check=False, timeout=timeout
+    )
+    if result.returncode != 0:
+        raise HarnessError(f"docker {' '.join(args[:3])} failed: {result.stderr.strip()[-500:]}")
+    return result.stdout
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def get(url: str, timeout: float = 3) -> int:
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as response:  # noqa: S310 - loopback
+            response.read()
+            return int(response.status)
+    except urllib.error.HTTPError as exc:
+        exc.close()
+        return int(exc.code)
+
+
+def image_sizes() -> dict[str, Any]:
+    info = json.loads(docker("image", "inspect", IMAGE))[0]
+    labels = info["Config"].get("Labels") or {}
+    base = os.environ.get("PYTHON_IMAGE") or labels.get("org.opencontainers.image.base.name")
+    result: dict[str, Any] = {"image": IMAGE, "image_mb": round(info["Size"] / 1e6, 1)}
+    if base:
+        base_size = json.loads(docker("image", "inspect", base))[0]["Size"]
+        result.update(base=base, size_mb=round((info["Size"] - base_size) / 1e6, 1))
+    return result
+
+
+class Scratch:
+    """A throwaway database, secret files, and the containers started against them."""
+
+    def __init__(self) -> None:
+        import psycopg
+
+        self.db = f"flaskyard_bench_image_{uuid.uuid4().hex[:6]}"
+        with psycopg.connect(PG_ADMIN, autocommit=True) as connection:
+            connection.execute(f"CREATE DATABASE {self.db}")
+        self.secrets = Path(tempfile.mkdtemp(prefix="flaskyard-bench-"))
+        for name in ("secret_key", "jwt_secret_key"):
+            (self.secrets / name).write_text(secrets.token_urlsafe(48), encoding="utf-8")
+            (self.secrets / name).chmod(0o644)
+        self.secrets.chmod(0o755)
+        self.names: list[str] = []
+
+    def run(
+        self, *command: str, port: int = 0, detach: bool = True, extra: tuple[str, ...] = ()
+    ) -> str:
+        name = f"flaskyard-bench-{uuid.uuid4().hex[:8]}"
+        url = PG_ADMIN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://")
+        args = ["run", "--name", name, "--network", "host", "-v", f"{self.secrets}:/run/secrets:ro"]
+        args += ["-e", f"DATABASE_URL={url}/{self.db}", "-e", f"REDIS_URL={REDIS_URL}"]
+        args += ["-e", "SECRET_KEY=DOCKER-SECRET->secret_key"]
+        args += ["-e", "JWT_SECRET_KEY_FILE=/run/secrets/jwt_secret_key", "-e", "LOG_LEVEL=WARNING"]
+        args += ["-e", f"GUNICORN_BIND=127.0.0.1:{port}", "-e", f"GUNICORN_WORKERS={WORKERS}"]
+        args += ["-d"] if detach else []
+        self.names.append(name)
+        docker(*args, *extra, IMAGE, *command)
+        return name
+
+    def close(self) -> None:
+        import psycopg
+
+        for name in self.names:
+            subprocess.run(["docker", "rm", "-f", name], capture_output=True, check=False)
+        with psycopg.connect(PG_ADMIN, autocommit=True) as connection:
+            connection.execute(f"DROP DATABASE IF EXISTS {self.db} WITH (FORCE)")
+        for path in self.secrets.iterdir():
+            path.unlink()
+        self.secrets.rmdir()
+
+
+def wait_ready(port: int, name: str, timeout: float = 60) -> float:
+    started = time.monotonic()
+    while time.monotonic() - started < timeout:
+        try:
+            if get(f"http://127.0.0.1:{port}/readyz") == 200:
+                return time.monotonic() - started
+        except OSError:
+            pass
+        time.sleep(0.05)
+    raise HarnessError(f"{name} was not ready within {timeout} s")
+
+
+def start_times(scratch: Scratch) -> list[float]:
+    times = []
+    for _ in range(STARTS):
+        port = free_port()
+        started = time.monotonic()
+        name = scratch.run("web", port=port)
+        wait_ready(port, name)
+        times.append(round(time.monotonic() - started, 2))
+        docker("rm", "-f", name)
+    return times
+
+
+def worker_rss(scratch: Scratch, *, baseline: bool) -> list[int]:
+    port = free_port()
+    extra: tuple[str, ...] = ()
+    command: tuple[str, ...] = ("web",)
+    path = "/api/v1/posts"
+    if baseline:
+        # The bare Flask app, under the same gunicorn.conf.py, in the same image.
+        extra = ("-v", f"{BENCH_DIR}:/bench:ro", "--entrypoint", "gunicorn")
+        command = ("--config", "/app/gunicorn.conf.py", "--chdir", "/bench", "baseline:app")
+        path = "/json"
+    name = scratch.run(*command, port=port, extra=extra)
+    started = time.monotonic()
+    while time.monotonic() - started < 60:
+        try:
+            if get(f"http://127.0.0.1:{port}{path}") == 200:
+                break
+        except OSError:
+            time.sleep(0.1)
+    for _ in range(REQUESTS):
+        status = get(f"http://127.0.0.1:{port}{path}", timeout=10)
+        if status != 200:
+            raise HarnessError(f"{path} answered {status}")
+    output = docker("exec", name, "python", "-c", RSS_SCRIPT)
+    docker("rm", "-f", name)
+    return sorted(int(line) for line in output.split())
+
+
+def main() -> int:
+    """Measure and print; exit 1 when the harness itself fails."""
+    try:
+        result: dict[str, Any] = image_sizes()
+        scratch = Scratch()
+        try:
+            scratch.run("migrate", detach=False)  # the schema exists before the timed starts
+            result["start_to_ready_s"] = start_times(scratch)
+            result["rss_mb_per_worker"] = worker_rss(scratch, baseline=False)
+            result["baseline_rss_mb_per_worker"] = worker_rss(scratch, baseline=True)
+        finally:
+            scratch.close()
+    except (HarnessError, OSError, subprocess.SubprocessError) as exc:
+        print(f"bench/image.py: {exc}", file=sys.stderr)
+        return 1
+    start = statistics.median(result["start_to_ready_s"])
+    rss = max(result["rss_mb_per_worker"])
+    rows = [
+        (
+            "image size over base",
+            f"{result.get('size_mb', '?')} MB",
+            GOALS["size_mb"],
+            result.get("size_mb"),
+        ),
+        ("start → /readyz 200 (median)", f"{start:.2f} s", GOALS["start_s"], start),
+        (
+            f"RSS per worker after {REQUESTS} req",
+            f"{rss} MB (bare Flask: {max(result['baseline_rss_mb_per_worker'])} MB)",
+            GOALS["rss_mb"],
+            rss,
+        ),
+    ]
+    print(f"image {IMAGE} on {result.get('base', 'unknown base')}")
+    for label, shown, goal, value in rows:
+        verdict = "?" if value is None else ("met" if value <= goal else "MISSED")
+        print(f"  {label:32} {shown:36} goal ≤ {goal:g}  {verdict}")
+    RESULTS_FILE.parent.mkdir(exist_ok=True)
+    RESULTS_FILE.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

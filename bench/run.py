@@ -1,0 +1,889 @@
+"""Benchmark Flaskyard against a bare Flask app, both under the same gunicorn, in one run.
+
+Steps: (re)create the ``flaskyard_bench`` database, migrate, seed 1,000 posts and one login
+user, start three gunicorns under identical settings on loopback (Flaskyard as shipped,
+Flaskyard with ``POSTS_CACHE=false``, and ``bench/baseline.py``), wait until all answer, warm
+every endpoint up, then drive them with ``wrk --latency`` in interleaved rounds (every endpoint
+of ``ENDPOINTS`` once per round, baseline first). Prints req/s, p50 and p99 per endpoint and the
+ratio of each Flaskyard endpoint to the baseline measured in the same round, writes
+``bench/results/latest.json``, stops the servers and drops the database.
+
+Flaskyard runs with ``LOGIN_RATE_LIMIT_IP=1000000 per minute`` (shipped default: 60 per minute),
+otherwise wrk's logins from one address would be throttled to 429 within a second. Every other
+setting is the production default.
+
+Exit status: 0 when the measurements were taken (whether or not the goal was met), 1 on a
+harness error (wrk missing, a server failing to start, a non-2xx answer, ...), 130 on Ctrl-C.
+
+Settings (environment): BENCH_DURATION (10s), BENCH_WARMUP (2s), BENCH_ROUNDS (2),
+BENCH_CONNECTIONS (16), BENCH_WRK_THREADS (2), BENCH_WORKERS (2), BENCH_THREADS (4),
+BENCH_POSTS (1000), BENCH_PG_HOST (127.0.0.1), BENCH_PG_PORT (5432), BENCH_PG_USER (postgres),
+BENCH_DB (flaskyard_bench), BENCH_REDIS_URL (redis://127.0.0.1:6379/14).
+"""
+
+from __future__ import annotations
+
+import http.client
+import ipaddress
+import json
+import os
+import platform
+import re
+import secrets
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager, suppress
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from types import FrameType
+from typing import Any, TextIO
+from urllib.parse import urlsplit
+
+import psycopg
+from psycopg import sql
+
+BENCH_DIR = Path(__file__).resolve().parent
+ROOT = BENCH_DIR.parent
+RESULTS_FILE = BENCH_DIR / "results" / "latest.json"
+LOOPBACK = "127.0.0.1"
+GOAL_ENDPOINT = "posts_list"
+GOAL_VARIANT = "cached, POSTS_CACHE=true, the shipped default"
+GOAL_RATIO = 0.40
+#: Raised so wrk can drive the login endpoint from one address; said so in the output.
+BENCH_LOGIN_RATE_LIMIT_IP = "1000000 per minute"
+#: The account the login and token endpoints use; its password is random per run.
+LOGIN_USER = "bench-login"
+POSTS_PATH = "/api/v1/posts?per_page=20"
+READY_TIMEOUT_S = 60.0
+#: After a run, wait (at most this long) until the server answers its cheap path quickly
+#: SETTLE_STREAK times in a row, so requests still queued from one run (a backlog of logins
+#: takes seconds) do not eat into the next run.
+SETTLE_TIMEOUT_S = 15.0
+SETTLE_FAST_S = 0.1
+SETTLE_STREAK = 3
+STOP_TIMEOUT_S = 10.0
+#: Environment names that would change how gunicorn or the app behaves behind our back.
+STRIPPED_ENV_PREFIXES = ("GUNICORN_", "FLASK_", "WERKZEUG_")
+
+
+class HarnessError(Exception):
+    """The benchmark could not be run; the message says why."""
+
+
+@dataclass(frozen=True)
+class Config:
+    """Everything that shapes a run, read once from the environment."""
+
+    duration_s: int
+    warmup_s: int
+    rounds: int
+    connections: int
+    wrk_threads: int
+    workers: int
+    threads: int
+    posts: int
+    pg_host: str
+    pg_port: int
+    pg_user: str
+    db_name: str
+    redis_url: str
+
+    @property
+    def gunicorn_args(self) -> list[str]:
+        """The settings both servers share, word for word."""
+        return [
+            "--workers", str(self.workers),
+            "--worker-class", "gthread",
+            "--threads", str(self.threads),
+            "--graceful-timeout", "5",
+            "--log-level", "warning",
+        ]  # fmt: skip
+
+    @property
+    def database_url(self) -> str:
+        return f"postgresql+psycopg://{self.pg_user}@{self.pg_host}:{self.pg_port}/{self.db_name}"
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """One thing to measure."""
+
+    name: str
+    server: str
+    path: str
+    label: str
+    method: str = "GET"
+    #: Send ``Authorization: Bearer <fresh access token>``.
+    bearer: bool = False
+    #: POST the login user's credentials as JSON (through a wrk Lua script).
+    login: bool = False
+
+
+#: Measured in this order in every round; the baseline must come first.
+ENDPOINTS = (
+    Endpoint("baseline", "baseline", "/json", "baseline GET /json"),
+    Endpoint("posts_list", "app", POSTS_PATH, "posts list, cached (default)"),
+    Endpoint("posts_list_uncached", "app_uncached", POSTS_PATH, "posts list, POSTS_CACHE=false"),
+    Endpoint(
+        "posts_list_bearer",
+        "app",
+        POSTS_PATH,
+        "posts list, cached + Bearer (not checked)",
+        bearer=True,
+    ),
+    Endpoint(
+        "users_me", "app", "/api/v1/users/me", "GET users/me (token+revocation+user)", bearer=True
+    ),
+    Endpoint(
+        "login", "app", "/api/v1/auth/login", "POST auth/login (argon2id)", "POST", login=True
+    ),
+    Endpoint("healthz", "app", "/healthz", "GET /healthz"),
+)
+SERVERS = ("app", "app_uncached", "baseline")
+
+
+@dataclass
+class WrkResult:
+    """What one wrk run reported."""
+
+    requests: int
+    seconds: float
+    rps: float
+    p50_ms: float
+    p99_ms: float
+    non_2xx: int = 0
+    socket_errors: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass
+class Server:
+    """A running gunicorn master and where its output goes."""
+
+    name: str
+    port: int
+    process: subprocess.Popen[bytes]
+    log_path: Path
+    log: TextIO
+
+    @property
+    def base_url(self) -> str:
+        return f"http://{LOOPBACK}:{self.port}"
+
+
+# --------------------------------------------------------------------------- configuration
+
+
+def _seconds(name: str, default: str) -> int:
+    raw = os.environ.get(name, default).strip().lower()
+    match = re.fullmatch(r"(\d+)\s*(s|m)?", raw)
+    if not match or int(match.group(1)) <= 0:
+        raise HarnessError(f"{name} must be a positive duration like 10 or 10s or 1m, not {raw!r}.")
+    return int(match.group(1)) * (60 if match.group(2) == "m" else 1)
+
+
+def _positive_int(name: str, default: int) -> int:
+    raw = os.environ.get(name, str(default)).strip()
+    if not raw.isdigit() or int(raw) <= 0:
+        raise HarnessError(f"{name} must be a positive integer, not {raw!r}.")
+    return int(raw)
+
+
+def _require_loopback(what: str, host: str) -> str:
+    try:
+        loopback = host == "localhost" or ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        loopback = False
+    if not loopback:
+        raise HarnessError(f"{what} must be a loopback address, not {host!r}.")
+    return host
+
+
+def load_config() -> Config:
+    """Read the BENCH_* environment; every host must be loopback."""
+    redis_url = os.environ.get("BENCH_REDIS_URL", f"redis://{LOOPBACK}:6379/14")
+    _require_loopback("BENCH_REDIS_URL", urlsplit(redis_url).hostname or "")
+    db_name = os.environ.get("BENCH_DB", "flaskyard_bench")
+    if not re.fullmatch(r"[a-z_][a-z0-9_]*bench[a-z0-9_]*", db_name):
+        raise HarnessError(f"BENCH_DB must be a plain name containing 'bench', not {db_name!r}.")
+    config = Config(
+        duration_s=_seconds("BENCH_DURATION", "10s"),
+        warmup_s=_seconds("BENCH_WARMUP", "2s"),
+        rounds=_positive_int("BENCH_ROUNDS", 2),
+        connections=_positive_int("BENCH_CONNECTIONS", 16),
+        wrk_threads=_positive_int("BENCH_WRK_THREADS", 2),
+        workers=_positive_int("BENCH_WORKERS", 2),
+        threads=_positive_int("BENCH_THREADS", 4),
+        posts=_positive_int("BENCH_POSTS", 1000),
+        pg_host=_require_loopback("BENCH_PG_HOST", os.environ.get("BENCH_PG_HOST", LOOPBACK)),
+        pg_port=_positive_int("BENCH_PG_PORT", 5432),
+        pg_user=os.environ.get("BENCH_PG_USER", "postgres"),
+        db_name=db_name,
+        redis_url=redis_url,
+    )
+    if config.wrk_threads > config.connections:
+        raise HarnessError("BENCH_WRK_THREADS cannot exceed BENCH_CONNECTIONS.")
+    return config
+
+
+def clean_environment() -> dict[str, str]:
+    """The caller's environment minus anything that configures gunicorn, Flask or Flaskyard."""
+    from flaskyard.config import ALIASES, setting_names
+
+    app_names = set(setting_names()) | {a for names in ALIASES.values() for a in names}
+    app_names |= {f"{n}_FILE" for n in app_names} | {"SECRETS_DIR"}
+    return {
+        key: value
+        for key, value in os.environ.items()
+        if key not in app_names and not key.startswith(STRIPPED_ENV_PREFIXES)
+    }
+
+
+def app_environment(config: Config, base: Mapping[str, str], instance_dir: Path) -> dict[str, str]:
+    """Production settings for Flaskyard with throwaway secrets and quiet request logging."""
+    return {
+        **base,
+        "APP_ENV": "production",
+        "SECRET_KEY": secrets.token_urlsafe(48),
+        "JWT_SECRET_KEY": secrets.token_urlsafe(48),
+        "DATABASE_URL": config.database_url,
+        "REDIS_URL": config.redis_url,
+        "LOG_LEVEL": "WARNING",
+        "INSTANCE_DIR": str(instance_dir),
+        "LOGIN_RATE_LIMIT_IP": BENCH_LOGIN_RATE_LIMIT_IP,
+    }
+
+
+# --------------------------------------------------------------------------- database
+
+
+def _admin_connection(config: Config) -> psycopg.Connection[Any]:
+    try:
+        return psycopg.connect(
+            host=config.pg_host,
+            port=config.pg_port,
+            user=config.pg_user,
+            dbname="postgres",
+            autocommit=True,
+            connect_timeout=5,
+        )
+    except psycopg.OperationalError as exc:
+        raise HarnessError(
+            f"Cannot reach PostgreSQL at {config.pg_host}:{config.pg_port}: {exc}"
+        ) from exc
+
+
+def recreate_database(config: Config) -> None:
+    """Drop the bench database if a previous run left it, then create it empty."""
+    with _admin_connection(config) as conn:
+        name = sql.Identifier(config.db_name)
+        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(name))
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(name))
+
+
+def drop_database(config: Config) -> None:
+    """Drop the bench database (used in ``finally``)."""
+    with _admin_connection(config) as conn:
+        conn.execute(
+            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
+                sql.Identifier(config.db_name)
+            )
+        )
+
+
+def run_step(what: str, argv: list[str], env: Mapping[str, str], cwd: Path, log: Path) -> None:
+    """Run one preparation command, its output to ``log``; fail with the log's tail."""
+    with log.open("w", encoding="utf-8") as handle:
+        try:
+            result = subprocess.run(
+                argv, env=dict(env), cwd=cwd, stdout=handle, stderr=subprocess.STDOUT, timeout=300
+            )
+        except subprocess.TimeoutExpired as exc:
+            raise HarnessError(f"{what} did not finish within 300 s; see {log}.") from exc
+    if result.returncode != 0:
+        raise HarnessError(f"{what} failed (exit {result.returncode}):\n{tail(log)}")
+
+
+def tail(path: Path, lines: int = 20) -> str:
+    """The last ``lines`` lines of a log, indented, for error messages."""
+    try:
+        text = path.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return f"    (no log at {path})"
+    return "\n".join("    " + line for line in text.splitlines()[-lines:])
+
+
+# --------------------------------------------------------------------------- servers
+
+
+def free_port() -> int:
+    """A TCP port on loopback that is free right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((LOOPBACK, 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def start_server(
+    name: str, config: Config, target: list[str], env: Mapping[str, str], workdir: Path
+) -> Server:
+    """Start ``gunicorn <shared settings> -b 127.0.0.1:<port> <target>`` in its own session."""
+    port = free_port()
+    log_path = workdir / f"{name}.log"
+    log = log_path.open("w", encoding="utf-8")
+    argv = [
+        sys.executable, "-m", "gunicorn",
+        *config.gunicorn_args,
+        "--bind", f"{LOOPBACK}:{port}",
+        *target,
+    ]  # fmt: skip
+    # cwd is the temp dir, so no stray ./gunicorn.conf.py or .env.d/ can change either server.
+    process = subprocess.Popen(
+        argv,
+        env=dict(env),
+        cwd=workdir,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    return Server(name=name, port=port, process=process, log_path=log_path, log=log)
+
+
+def stop_server(server: Server) -> None:
+    """SIGTERM the master (graceful), then SIGKILL its whole process group if it lingers."""
+    process = server.process
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=STOP_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            with suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
+            process.wait(timeout=STOP_TIMEOUT_S)
+    # Workers of a killed master would otherwise linger in its group.
+    with suppress(ProcessLookupError, PermissionError):
+        os.killpg(process.pid, signal.SIGKILL)
+    server.log.close()
+
+
+def http_request(
+    server: Server,
+    method: str,
+    path: str,
+    *,
+    headers: Mapping[str, str] | None = None,
+    body: bytes | None = None,
+    timeout: float = 5.0,
+) -> tuple[int, bytes]:
+    """One request over loopback; returns status and body."""
+    conn = http.client.HTTPConnection(LOOPBACK, server.port, timeout=timeout)
+    try:
+        conn.request(method, path, body=body, headers=dict(headers or {}))
+        response = conn.getresponse()
+        return response.status, response.read()
+    finally:
+        conn.close()
+
+
+def http_get(server: Server, path: str, timeout: float = 5.0) -> tuple[int, bytes]:
+    """One GET over loopback; returns status and body."""
+    return http_request(server, "GET", path, timeout=timeout)
+
+
+def settle(server: Server, path: str) -> None:
+    """Wait until ``server`` has drained what the last wrk run left queued (bounded)."""
+    deadline = time.monotonic() + SETTLE_TIMEOUT_S
+    streak = 0
+    while streak < SETTLE_STREAK and time.monotonic() < deadline:
+        began = time.monotonic()
+        try:
+            http_get(server, path, timeout=SETTLE_TIMEOUT_S)
+        except OSError:
+            streak = 0
+            time.sleep(0.1)
+            continue
+        streak = streak + 1 if time.monotonic() - began < SETTLE_FAST_S else 0
+
+
+@dataclass(frozen=True)
+class Login:
+    """The login user's credentials and the files wrk needs to post them."""
+
+    username: str
+    password: str
+    script: Path
+
+    @property
+    def body(self) -> bytes:
+        return json.dumps({"username": self.username, "password": self.password}).encode()
+
+
+def make_login(workdir: Path) -> Login:
+    """A random password for the login user and a wrk Lua script that posts it (mode 0600)."""
+    password = secrets.token_urlsafe(24)
+    body = json.dumps({"username": LOGIN_USER, "password": password})
+    script = workdir / "login.lua"
+    fd = os.open(script, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(
+            'wrk.method = "POST"\n'
+            f"wrk.body = [[{body}]]\n"
+            'wrk.headers["Content-Type"] = "application/json"\n'
+        )
+    return Login(username=LOGIN_USER, password=password, script=script)
+
+
+def log_in(server: Server, login: Login) -> str:
+    """Sign the login user in once; return a fresh access token."""
+    status, body = http_request(
+        server,
+        "POST",
+        "/api/v1/auth/login",
+        headers={"Content-Type": "application/json"},
+        body=login.body,
+        timeout=30.0,
+    )
+    if status != 200:
+        raise HarnessError(f"POST /api/v1/auth/login answered HTTP {status}: {body[:300]!r}")
+    pair = json.loads(body)
+    if pair.get("token_type") != "Bearer" or not pair.get("access_token"):
+        raise HarnessError(f"The login answered without an access token: {body[:300]!r}")
+    token: str = pair["access_token"]
+    return token
+
+
+def endpoint_request(
+    endpoint: Endpoint, servers: Mapping[str, Server], login: Login
+) -> tuple[int, bytes]:
+    """One request exactly as wrk will send it (with a fresh token where needed)."""
+    headers: dict[str, str] = {}
+    body = None
+    if endpoint.bearer:
+        headers["Authorization"] = f"Bearer {log_in(servers['app'], login)}"
+    if endpoint.login:
+        headers["Content-Type"] = "application/json"
+        body = login.body
+    return http_request(
+        servers[endpoint.server],
+        endpoint.method,
+        endpoint.path,
+        headers=headers,
+        body=body,
+        timeout=30.0,
+    )
+
+
+def wait_ready(server: Server, path: str) -> None:
+    """Poll ``path`` until it answers 200, the server dies, or the timeout passes."""
+    deadline = time.monotonic() + READY_TIMEOUT_S
+    last = "no answer yet"
+    while time.monotonic() < deadline:
+        if server.process.poll() is not None:
+            raise HarnessError(
+                f"The {server.name} server exited with {server.process.returncode} while starting:"
+                f"\n{tail(server.log_path)}"
+            )
+        try:
+            status, _ = http_get(server, path, timeout=2.0)
+        except OSError as exc:
+            last = f"{type(exc).__name__}: {exc}"
+        else:
+            if status == 200:
+                return
+            last = f"HTTP {status}"
+        time.sleep(0.2)
+    raise HarnessError(
+        f"The {server.name} server did not answer 200 on {path} within {READY_TIMEOUT_S:g} s "
+        f"({last}):\n{tail(server.log_path)}"
+    )
+
+
+def check_responses(servers: Mapping[str, Server], config: Config, login: Login) -> None:
+    """Make sure each endpoint returns what we think it returns before timing it."""
+    answers: dict[str, bytes] = {}
+    for endpoint in ENDPOINTS:
+        status, body = endpoint_request(endpoint, servers, login)
+        if status != 200:
+            raise HarnessError(
+                f"{endpoint.method} {endpoint.path} on {endpoint.server} answered HTTP {status}: "
+                f"{body[:300]!r}"
+            )
+        answers[endpoint.name] = body
+    if json.loads(answers["baseline"]) != {"message": "Hello, World!"}:
+        raise HarnessError(f"The baseline /json answered {answers['baseline'][:200]!r}.")
+    for name in ("posts_list", "posts_list_uncached", "posts_list_bearer"):
+        page = json.loads(answers[name])
+        if len(page.get("items", [])) != 20 or page.get("total") != config.posts:
+            raise HarnessError(
+                f"{name} returned {len(page.get('items', []))} items and total "
+                f"{page.get('total')!r}; expected 20 of {config.posts}."
+            )
+    if json.loads(answers["users_me"]).get("username") != login.username:
+        raise HarnessError(f"users/me answered {answers['users_me'][:300]!r}.")
+    # The token check really is on the /users/me path: without a token it must refuse.
+    status, _ = http_get(servers["app"], "/api/v1/users/me")
+    if status != 401:
+        raise HarnessError(f"GET /api/v1/users/me without a token answered {status}, not 401.")
+
+
+# --------------------------------------------------------------------------- wrk
+
+_UNIT_MS = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60_000.0}
+_PERCENTILE = re.compile(r"^\s*(50|99)(?:\.0+)?%\s+([\d.]+)(us|ms|s|m)\s*$", re.MULTILINE)
+_RPS = re.compile(r"^Requests/sec:\s+([\d.]+)", re.MULTILINE)
+_TOTAL = re.compile(r"^\s*(\d+) requests in ([\d.]+)(us|ms|s|m)", re.MULTILINE)
+_NON_2XX = re.compile(r"Non-2xx or 3xx responses:\s*(\d+)")
+_SOCKET_ERRORS = re.compile(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)")
+
+
+def parse_wrk(output: str) -> WrkResult:
+    """Read Requests/sec and the 50 % / 99 % latency lines of ``wrk --latency``; times in ms."""
+    rps = _RPS.search(output)
+    total = _TOTAL.search(output)
+    percentiles = {
+        m.group(1): float(m.group(2)) * _UNIT_MS[m.group(3)] for m in _PERCENTILE.finditer(output)
+    }
+    if not rps or not total or set(percentiles) != {"50", "99"}:
+        raise HarnessError(f"Could not parse wrk's output:\n{output}")
+    non_2xx = _NON_2XX.search(output)
+    errors = _SOCKET_ERRORS.search(output)
+    return WrkResult(
+        requests=int(total.group(1)),
+        seconds=float(total.group(2)) * _UNIT_MS[total.group(3)] / 1000.0,
+        rps=float(rps.group(1)),
+        p50_ms=percentiles["50"],
+        p99_ms=percentiles["99"],
+        non_2xx=int(non_2xx.group(1)) if non_2xx else 0,
+        socket_errors=(
+            dict(
+                zip(("connect", "read", "write", "timeout"), map(int, errors.groups()), strict=True)
+            )
+            if errors
+            else {}
+        ),
+    )
+
+
+def run_wrk(
+    wrk: str,
+    config: Config,
+    url: str,
+    seconds: int,
+    *,
+    headers: Mapping[str, str] | None = None,
+    script: Path | None = None,
+) -> WrkResult:
+    """One bounded wrk run against a loopback URL."""
+    _require_loopback("wrk target", urlsplit(url).hostname or "")
+    argv = [
+        wrk, "--latency",
+        "-t", str(config.wrk_threads),
+        "-c", str(config.connections),
+        "-d", f"{seconds}s",
+        "--timeout", "5s",
+    ]  # fmt: skip
+    for name, value in (headers or {}).items():
+        argv += ["-H", f"{name}: {value}"]
+    if script is not None:
+        argv += ["-s", str(script)]
+    argv.append(url)
+    try:
+        done = subprocess.run(argv, capture_output=True, text=True, timeout=seconds + 60)
+    except subprocess.TimeoutExpired as exc:
+        raise HarnessError(f"wrk did not finish against {url}.") from exc
+    if done.returncode != 0:
+        raise HarnessError(f"wrk failed against {url} (exit {done.returncode}):\n{done.stderr}")
+    if script is not None and "Requests/sec" not in done.stdout:
+        raise HarnessError(f"wrk's Lua script failed against {url}:\n{done.stderr}{done.stdout}")
+    result = parse_wrk(done.stdout)
+    if result.requests == 0:
+        raise HarnessError(f"wrk completed no requests against {url}.")
+    if result.non_2xx:
+        raise HarnessError(
+            f"{url} answered {result.non_2xx} of {result.requests} requests with non-2xx; "
+            "the numbers would be meaningless."
+        )
+    return result
+
+
+# --------------------------------------------------------------------------- reporting
+
+
+def summarize(rounds: list[dict[str, WrkResult]]) -> dict[str, Any]:
+    """Median per endpoint over the rounds, and ratios taken within each round."""
+    endpoints: dict[str, Any] = {}
+    for endpoint in ENDPOINTS:
+        runs = [r[endpoint.name] for r in rounds]
+        endpoints[endpoint.name] = {
+            "label": endpoint.label,
+            "server": endpoint.server,
+            "method": endpoint.method,
+            "path": endpoint.path,
+            "bearer": endpoint.bearer,
+            "rps": statistics.median(run.rps for run in runs),
+            "p50_ms": statistics.median(run.p50_ms for run in runs),
+            "p99_ms": statistics.median(run.p99_ms for run in runs),
+            "rounds": [asdict(run) for run in runs],
+        }
+    ratios: dict[str, Any] = {}
+    for endpoint in ENDPOINTS:
+        per_round = [r[endpoint.name].rps / r["baseline"].rps for r in rounds]
+        ratios[endpoint.name] = {"per_round": per_round, "median": statistics.median(per_round)}
+    return {"endpoints": endpoints, "ratios": ratios}
+
+
+def print_table(summary: Mapping[str, Any]) -> None:
+    width = max(len(e.label) for e in ENDPOINTS)
+    header = f"{'endpoint':<{width}} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'ratio':>6}"
+    print()
+    print(header)
+    print("-" * len(header))
+    for endpoint in ENDPOINTS:
+        row = summary["endpoints"][endpoint.name]
+        ratio = summary["ratios"][endpoint.name]["median"]
+        print(
+            f"{endpoint.label:<{width}} {row['rps']:>9.0f} {row['p50_ms']:>8.2f} "
+            f"{row['p99_ms']:>8.2f} {ratio:>6.3f}"
+        )
+    print("(median of rounds; ratio = app req/s / baseline req/s, same round, median of rounds)")
+    print(f"posts list paths: {POSTS_PATH}; 'Bearer (not checked)' sends a valid token that the")
+    print("public list ignores; users/me checks it (signature, Redis revocation lookup,")
+    print("user load from Postgres).")
+    print(f"login: LOGIN_RATE_LIMIT_IP raised to '{BENCH_LOGIN_RATE_LIMIT_IP}' for this run")
+    print("(shipped default '60 per minute'); each login verifies argon2id m=19 MiB, t=2, p=1.")
+
+
+def git_revision() -> str | None:
+    try:
+        done = subprocess.run(
+            ["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    if done.returncode != 0:
+        return None
+    return done.stdout.strip() or None
+
+
+# --------------------------------------------------------------------------- main
+
+
+@contextmanager
+def servers_running(
+    config: Config, app_env: Mapping[str, str], base_env: Mapping[str, str], workdir: Path
+) -> Iterator[dict[str, Server]]:
+    """All three gunicorns, always stopped on the way out."""
+    servers: dict[str, Server] = {}
+    try:
+        app = ["flaskyard:create_app()"]
+        servers["app"] = start_server("app", config, app, app_env, workdir)
+        uncached_env = {**app_env, "POSTS_CACHE": "false"}
+        servers["app_uncached"] = start_server("app_uncached", config, app, uncached_env, workdir)
+        servers["baseline"] = start_server(
+            "baseline", config, ["--pythonpath", str(BENCH_DIR), "baseline:app"], base_env, workdir
+        )
+        yield servers
+    finally:
+        for server in servers.values():
+            stop_server(server)
+
+
+def benchmark(config: Config, wrk: str, workdir: Path) -> dict[str, Any]:
+    """Prepare, measure, and return the results document."""
+    base_env = clean_environment()
+    app_env = app_environment(config, base_env, workdir / "instance")
+    print(
+        f"bench: database {config.db_name} on {config.pg_host}:{config.pg_port}, logs in {workdir}"
+    )
+    load_at_start = _load_average()
+    recreate_database(config)
+    rounds: list[dict[str, WrkResult]] = []
+    login = make_login(workdir)
+    try:
+        flask = [sys.executable, "-m", "flask", "--app", "flaskyard"]
+        run_step(
+            "flask db upgrade", [*flask, "db", "upgrade"], app_env, workdir, workdir / "migrate.log"
+        )
+        seed_argv = [
+            sys.executable, str(BENCH_DIR / "seed.py"),
+            "--posts", str(config.posts),
+            "--login-user", login.username,
+        ]  # fmt: skip
+        run_step(
+            "seeding",
+            seed_argv,
+            {**app_env, "BENCH_LOGIN_PASSWORD": login.password},
+            workdir,
+            workdir / "seed.log",
+        )
+        print(
+            "bench: " + (workdir / "seed.log").read_text(encoding="utf-8").strip().splitlines()[-1]
+        )
+
+        with servers_running(config, app_env, base_env, workdir) as servers:
+            wait_ready(servers["app"], "/healthz")
+            wait_ready(servers["app_uncached"], "/healthz")
+            wait_ready(servers["baseline"], "/json")
+            check_responses(servers, config, login)
+            print(
+                f"bench: gunicorn {' '.join(config.gunicorn_args)}; wrk -t{config.wrk_threads} "
+                f"-c{config.connections} -d{config.duration_s}s x {config.rounds} rounds; "
+                f"LOGIN_RATE_LIMIT_IP={BENCH_LOGIN_RATE_LIMIT_IP!r} (raised for the login runs)"
+            )
+
+            def measure(endpoint: Endpoint, seconds: int) -> WrkResult:
+                # A token from a login just before the run, so it cannot expire during it.
+                headers = (
+                    {"Authorization": f"Bearer {log_in(servers['app'], login)}"}
+                    if endpoint.bearer
+                    else None
+                )
+                result = run_wrk(
+                    wrk,
+                    config,
+                    servers[endpoint.server].base_url + endpoint.path,
+                    seconds,
+                    headers=headers,
+                    script=login.script if endpoint.login else None,
+                )
+                server = servers[endpoint.server]
+                settle(server, "/json" if server.name == "baseline" else "/healthz")
+                return result
+
+            for endpoint in ENDPOINTS:
+                measure(endpoint, config.warmup_s)
+            for number in range(1, config.rounds + 1):
+                measured: dict[str, WrkResult] = {}
+                for endpoint in ENDPOINTS:
+                    result = measure(endpoint, config.duration_s)
+                    measured[endpoint.name] = result
+                    errors = sum(result.socket_errors.values())
+                    print(
+                        f"  round {number}/{config.rounds} {endpoint.name:<19}"
+                        f" {result.rps:>9.0f} req/s"
+                        f"  p50 {result.p50_ms:6.2f} ms  p99 {result.p99_ms:7.2f} ms"
+                        + (f"  socket errors {result.socket_errors}" if errors else "")
+                    )
+                rounds.append(measured)
+            for server in servers.values():
+                if server.process.poll() is not None:
+                    raise HarnessError(f"The {server.name} server died during the run.")
+    finally:
+        drop_database(config)
+
+    summary = summarize(rounds)
+    ratio = summary["ratios"][GOAL_ENDPOINT]["median"]
+    return {
+        "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "git_revision": git_revision(),
+        "machine": {
+            "cpus": os.cpu_count(),
+            "python": platform.python_version(),
+            "platform": platform.platform(),
+        },
+        "settings": {
+            "gunicorn": config.gunicorn_args,
+            "wrk": {
+                "threads": config.wrk_threads,
+                "connections": config.connections,
+                "duration_s": config.duration_s,
+                "warmup_s": config.warmup_s,
+            },
+            "rounds": config.rounds,
+            "posts": config.posts,
+            "order": [e.name for e in ENDPOINTS],
+            "app_overrides": {"LOGIN_RATE_LIMIT_IP": BENCH_LOGIN_RATE_LIMIT_IP},
+            "app_uncached_overrides": {
+                "LOGIN_RATE_LIMIT_IP": BENCH_LOGIN_RATE_LIMIT_IP,
+                "POSTS_CACHE": "false",
+            },
+        },
+        "load_average": {"start": load_at_start, "end": _load_average()},
+        **summary,
+        "goal": {
+            "endpoint": GOAL_ENDPOINT,
+            "variant": GOAL_VARIANT,
+            "min_ratio": GOAL_RATIO,
+            "ratio": ratio,
+            "met": ratio >= GOAL_RATIO,
+            "uncached_ratio": summary["ratios"]["posts_list_uncached"]["median"],
+        },
+    }
+
+
+def _load_average() -> list[float] | None:
+    """The 1/5/15-minute load averages, to tell a quiet machine from a busy one."""
+    try:
+        return [round(x, 2) for x in os.getloadavg()]
+    except OSError:
+        return None
+
+
+def _terminate(signum: int, _frame: FrameType | None) -> None:
+    raise SystemExit(128 + signum)
+
+
+def main() -> int:
+    signal.signal(signal.SIGTERM, _terminate)
+    wrk = shutil.which("wrk")
+    if wrk is None:
+        print(
+            "bench: error: wrk is not installed (Debian: apt-get install -y wrk); "
+            "the harness installs nothing itself.",
+            file=sys.stderr,
+        )
+        return 1
+    try:
+        config = load_config()
+    except HarnessError as exc:
+        print(f"bench: error: {exc}", file=sys.stderr)
+        return 1
+    workdir = Path(tempfile.mkdtemp(prefix="flaskyard-bench-"))
+    try:
+        document = benchmark(config, wrk, workdir)
+    except HarnessError as exc:
+        print(f"bench: error: {exc}\nbench: logs kept in {workdir}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print(f"bench: interrupted; logs kept in {workdir}", file=sys.stderr)
+        return 130
+    except SystemExit:
+        print(f"bench: terminated; logs kept in {workdir}", file=sys.stderr)
+        raise
+
+    print_table(document)
+    RESULTS_FILE.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS_FILE.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
+    shutil.rmtree(workdir, ignore_errors=True)
+    goal = document["goal"]
+    verdict = "PASS" if goal["met"] else "MISSED"
+    print(f"\nresults: {RESULTS_FILE.relative_to(ROOT)}")
+    load = document["load_average"]
+    if load["start"] and load["end"]:
+        print(
+            f"load average (1 min) {load['start'][0]:.2f} at start, {load['end'][0]:.2f} at end, "
+            f"{os.cpu_count()} CPUs"
+        )
+    print(
+        f"posts list (uncached, POSTS_CACHE=false): {goal['uncached_ratio']:.2f} of baseline "
+        "(for information)"
+    )
+    print(
+        f"posts list ({GOAL_VARIANT}): {goal['ratio']:.2f} of baseline "
+        f"(goal >= {GOAL_RATIO:.2f}): {verdict}"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
