@@ -41,9 +41,9 @@ lint: $(STAMP) ## ruff, mypy --strict and a lockfile check.
 	$(BIN)/ruff format --check flaskyard tests bench gunicorn.conf.py
 	$(BIN)/mypy
 	$(BIN)/uv lock --check -q
-	@$(BIN)/uv export --frozen --no-dev --no-emit-project -q | diff -q - requirements/main.txt >/dev/null \
+	@$(BIN)/uv export --frozen --no-header --no-dev --no-emit-project -q | diff -q - requirements/main.txt >/dev/null \
 		|| { echo "requirements/main.txt is stale: run make lock"; exit 1; }
-	@$(BIN)/uv export --frozen --no-emit-project -q | diff -q - requirements/dev.txt >/dev/null \
+	@$(BIN)/uv export --frozen --no-header --no-emit-project -q | diff -q - requirements/dev.txt >/dev/null \
 		|| { echo "requirements/dev.txt is stale: run make lock"; exit 1; }
 
 fmt: $(STAMP) ## Format and auto-fix the code.
@@ -58,8 +58,8 @@ bench-jobs: $(STAMP) ## Benchmark Flaskyard's worker against plain RQ (needs Pos
 
 lock: $(STAMP) ## Re-resolve dependencies into uv.lock and requirements/*.txt.
 	$(BIN)/uv lock
-	$(BIN)/uv export --frozen --no-dev --no-emit-project -q -o requirements/main.txt
-	$(BIN)/uv export --frozen --no-emit-project -q -o requirements/dev.txt
+	$(BIN)/uv export --frozen --no-header --no-dev --no-emit-project -q -o requirements/main.txt
+	$(BIN)/uv export --frozen --no-header --no-emit-project -q -o requirements/dev.txt
 
 clean: ## Remove the virtualenv, caches and build output.
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache flaskyard/web/dist frontend/node_modules
