@@ -147,8 +147,8 @@ def build_app(settings: Settings) -> APIFlask:
     from flaskyard.posts.routes import bp as posts_bp
     from flaskyard.uploads.routes import bp as uploads_bp
     from flaskyard.users.routes import bp as users_bp
+    from flaskyard.web.routes import ClientPathConverter, static_file
     from flaskyard.web.routes import bp as web_bp
-    from flaskyard.web.routes import static_file
 
     kwargs: dict[str, Any] = {}
     if settings.INSTANCE_DIR:
@@ -201,6 +201,7 @@ def build_app(settings: Settings) -> APIFlask:
     app.register_blueprint(uploads_bp)
     app.register_blueprint(jobs_bp)
     dashboard.init_app(app)
+    app.url_map.converters["client_path"] = ClientPathConverter
     app.register_blueprint(web_bp)
     app.add_url_rule("/static/<path:filename>", endpoint="static", view_func=static_file)
     i18n.init_app(app)

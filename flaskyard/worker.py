@@ -70,6 +70,9 @@ def run_worker(app: Flask, queues: Sequence[str] = QUEUE_NAMES, *, burst: bool =
             connection=connection,
             job_monitoring_interval=config["WORKER_MONITOR_INTERVAL"],
             maintenance_interval=config["WORKER_MAINTENANCE_INTERVAL"],
+            # An idle worker blocks in BLPOP for worker_ttl - 15 s between maintenance runs;
+            # this keeps abandoned-job cleanup on schedule even when no job arrives.
+            worker_ttl=config["WORKER_MAINTENANCE_INTERVAL"] + 15,
         )
         worker.inline_queues = frozenset(config["WORKER_INLINE_QUEUES"])
         log.info(

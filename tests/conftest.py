@@ -134,6 +134,8 @@ def base_config(database_url: str, **extra: Any) -> dict[str, Any]:
         "SECRET_KEY": secrets.token_urlsafe(32),
         "JWT_SECRET_KEY": secrets.token_urlsafe(32),
         "LOG_LEVEL": "WARNING",
+        # Rate-limit counters live in the shared Redis: each app gets its own.
+        "RATELIMIT_KEY_PREFIX": f"test-{secrets.token_hex(8)}",
     }
     if _redis is not None and _redis.url:
         config["REDIS_URL"] = _redis.url

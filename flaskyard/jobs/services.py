@@ -159,6 +159,10 @@ def refresh(*, session: DbSession, row: Job) -> dict[str, Any]:
         view["status"] = "started"
     if status in TERMINAL:
         # Killed horse, timeout or abandoned job: the wrapper never got to write the end.
+        # Read the row again first: the wrapper may have ended it since, with a clearer error.
+        session.refresh(row)
+        if row.ended:
+            return refresh(session=session, row=row)
         row.status = status
         row.progress = view["progress"]
         row.ended_at = live.ended_at or utcnow()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import codecs
 import json
 import os
 import uuid
@@ -49,8 +50,17 @@ class StoredFile:
 
 
 def clean_filename(name: str | None) -> str:
-    """The client's name made safe to show: no directories, no control characters."""
-    cleaned = secure_filename((name or "").replace("\x00", ""))
+    """The client's name made safe to show: no directories, no control characters.
+
+    ``secure_filename`` drops non-ASCII letters, which can swallow the whole stem
+    (``写真.png`` → ``png``); the extension is then kept on a generic stem.
+    """
+    raw = (name or "").replace("\x00", "")
+    cleaned = secure_filename(raw)
+    stem, dot, extension = raw.rpartition(".")
+    safe_extension = secure_filename(extension) if dot else ""
+    if safe_extension and not cleaned.endswith(f".{safe_extension}"):
+        cleaned = f"{secure_filename(stem) or 'upload'}.{safe_extension}"
     return cleaned[:255] or "upload"
 
 
@@ -73,7 +83,7 @@ def sniff_matches(path: Path, claimed: str) -> bool:
         return kind is not None and kind.mime == claimed
     if b"\x00" in head or filetype.guess(head) is not None:
         return False
-    if head.lstrip().lower().startswith(_MARKUP_PREFIXES):
+    if _looks_like_markup(head):
         return False  # markup dressed up as text is refused, even though it is served as a download
     try:
         text = path.read_bytes().decode("utf-8")
@@ -85,6 +95,16 @@ def sniff_matches(path: Path, claimed: str) -> bool:
         except ValueError:
             return False
     return True
+
+
+def _looks_like_markup(head: bytes) -> bool:
+    text = head.removeprefix(codecs.BOM_UTF8).lstrip().lower()
+    while text.startswith(b"<!--"):  # comments may hide what follows
+        end = text.find(b"-->")
+        if end < 0:
+            return True
+        text = text[end + 3 :].lstrip()
+    return text.startswith(_MARKUP_PREFIXES)
 
 
 def _stream_to(stream: IO[bytes], target: Path, limit: int) -> int:

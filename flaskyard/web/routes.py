@@ -6,6 +6,7 @@ from pathlib import Path
 
 from apiflask import APIBlueprint, abort
 from flask import Response, current_app, send_from_directory
+from werkzeug.routing import PathConverter
 
 bp = APIBlueprint("web", __name__, enable_openapi=False)
 NOTICE_PAGE = Path(__file__).with_name("notice.html")
@@ -31,13 +32,6 @@ def _index() -> Response:
     return response
 
 
-@bp.route("/api", methods=["GET", "POST", "PUT", "PATCH", "DELETE"])
-@bp.route("/api/<path:rest>", methods=["GET", "POST", "PUT", "PATCH", "DELETE"])
-def unknown_api(rest: str = "") -> Response:
-    """Any method on an unknown API path is a 404, never the SPA's 405."""
-    abort(404)
-
-
 @bp.get("/assets/<path:filename>")
 def asset(filename: str) -> Response:
     """A content-hashed build asset, cacheable for a year."""
@@ -46,8 +40,18 @@ def asset(filename: str) -> Response:
     return response
 
 
+class ClientPathConverter(PathConverter):
+    """A path the SPA may own: never under ``api/`` or ``admin/``.
+
+    Keeping those out of the catch-all means an unknown API path is a 404 for every method,
+    while a known API path with the wrong method is still a 405.
+    """
+
+    regex = r"(?!(?:api|admin)(?:/|$))[^/].*?"
+
+
 @bp.get("/")
-@bp.get("/<path:path>")
+@bp.get("/<client_path:path>")
 def spa(path: str = "") -> Response:
     """The SPA's entry page, so client-side routes survive a reload."""
     if path == "api" or path.startswith(RESERVED_PREFIXES):

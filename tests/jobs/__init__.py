@@ -1,0 +1,1 @@
+"""Tests of background jobs: API, events, reliability, import and export."""

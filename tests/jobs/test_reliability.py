@@ -1,0 +1,382 @@
+"""Jobs under stress: time limits, retries, cancel mid-run, SIGTERM, SIGKILL, many at once."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import signal
+import time
+import uuid
+from typing import Any
+
+import pytest
+from apiflask import APIFlask
+from flask.testing import FlaskClient
+from redis import Redis
+from redis.exceptions import ConnectionError as RedisConnectionError
+from rq import Queue
+
+from flaskyard.jobs import registry, services
+from flaskyard.jobs.runtime import JobFailed
+from tests.jobs.fixtures import Accounts
+from tests.jobs.util import (
+    JOBS,
+    WorkerProcesses,
+    children,
+    count_rows,
+    get_job,
+    run_inline_worker,
+    start_job,
+    wait_for,
+    wait_status,
+)
+
+TWO_BACKENDS = pytest.mark.parametrize("backend", ["sqlite", "postgres"], indirect=True)
+POSTGRES = pytest.mark.parametrize("backend", ["postgres"], indirect=True)
+ATTEMPTS_KEY = "test:attempts"
+
+
+# -- in-process worker: time limits and retries -----------------------------------------------
+
+
+@TWO_BACKENDS
+@pytest.mark.parametrize("queue", ["default", "low"], ids=["inline", "forked"])
+def test_a_job_past_its_time_limit_fails(
+    app: APIFlask,
+    client: FlaskClient,
+    accounts: Accounts,
+    redis: Redis,
+    monkeypatch: pytest.MonkeyPatch,
+    queue: str,
+) -> None:
+    short = dataclasses.replace(registry.JOB_TYPES["demo"], timeout=lambda p: 1, queue=queue)
+    monkeypatch.setitem(registry.JOB_TYPES, "demo", short)
+    job = start_job(client, accounts.alice, seconds=5, steps=5)
+    started = time.monotonic()
+    run_inline_worker(app, [queue])
+    assert time.monotonic() - started < 4.5, "the job was not stopped at its limit"
+    failed = get_job(client, accounts.alice, job["id"])
+    assert failed["status"] == "failed", failed
+    assert "1 s limit" in failed["error"], failed["error"]
+    assert failed["ended_at"] is not None
+
+
+def _flaky(failures: int, error: type[BaseException] = RedisConnectionError) -> Any:
+    """A job function failing with ``error`` on its first ``failures`` attempts."""
+
+    def run(job_id: uuid.UUID, params: dict[str, Any]) -> dict[str, Any]:
+        from flaskyard.queue import get_redis
+
+        connection = get_redis()
+        assert connection is not None
+        attempt = int(connection.incr(ATTEMPTS_KEY))
+        if attempt <= failures:
+            raise error(f"blip number {attempt}")
+        return {"attempts": attempt}
+
+    return run
+
+
+def _register_flaky(monkeypatch: pytest.MonkeyPatch, failures: int, **kw: Any) -> None:
+    job_type = registry.JobType(
+        "flaky", registry.NoParams, "default", _flaky(failures, **kw), lambda p: 30, retries=2
+    )
+    monkeypatch.setitem(registry.JOB_TYPES, "flaky", job_type)
+
+
+@TWO_BACKENDS
+def test_a_transient_error_is_retried_until_it_works(
+    app: APIFlask,
+    client: FlaskClient,
+    accounts: Accounts,
+    redis: Redis,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(services, "RETRY_INTERVALS", [0])
+    _register_flaky(monkeypatch, failures=1)
+    job = start_job(client, accounts.alice, "flaky")
+    run_inline_worker(app, ["default"])
+    done = get_job(client, accounts.alice, job["id"])
+    assert done["status"] == "finished", done
+    assert done["result"] == {"attempts": 2}
+    assert done["error"] is None
+    assert int(redis.get(ATTEMPTS_KEY) or 0) == 2
+
+
+@TWO_BACKENDS
+def test_a_retry_waits_for_its_interval_and_shows_as_queued(
+    app: APIFlask,
+    client: FlaskClient,
+    accounts: Accounts,
+    redis: Redis,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(services, "RETRY_INTERVALS", [1])
+    _register_flaky(monkeypatch, failures=1)
+    job = start_job(client, accounts.alice, "flaky")
+    run_inline_worker(app, ["default"])
+    waiting = get_job(client, accounts.alice, job["id"])
+    assert waiting["status"] == "queued", waiting
+    assert waiting["ended_at"] is None and waiting["error"] is None
+    time.sleep(1.2)
+    run_inline_worker(app, ["default"])  # its scheduler moves the due retry to the queue
+    done = get_job(client, accounts.alice, job["id"])
+    assert done["status"] == "finished", done
+    assert done["result"] == {"attempts": 2}
+
+
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
+def test_a_job_waiting_to_retry_says_why(
+    app: APIFlask,
+    client: FlaskClient,
+    accounts: Accounts,
+    redis: Redis,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(services, "RETRY_INTERVALS", [30])
+    _register_flaky(monkeypatch, failures=1)
+    job = start_job(client, accounts.alice, "flaky")
+    run_inline_worker(app, ["default"])
+    waiting = get_job(client, accounts.alice, job["id"])
+    assert waiting["status"] == "queued", waiting
+    assert "Retrying after a transient error: blip number 1" in waiting["message"], waiting
+
+
+@TWO_BACKENDS
+def test_retries_run_out(
+    app: APIFlask,
+    client: FlaskClient,
+    accounts: Accounts,
+    redis: Redis,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(services, "RETRY_INTERVALS", [0])
+    _register_flaky(monkeypatch, failures=10)
+    job = start_job(client, accounts.alice, "flaky")
+    run_inline_worker(app, ["default"])
+    failed = get_job(client, accounts.alice, job["id"])
+    assert failed["status"] == "failed", failed
+    assert "blip number 3" in failed["error"]
+    assert int(redis.get(ATTEMPTS_KEY) or 0) == 3  # the first run and two retries
+
+
+@TWO_BACKENDS
+@pytest.mark.parametrize("error", [JobFailed, ValueError], ids=["JobFailed", "bug"])
+def test_a_permanent_error_is_not_retried(
+    app: APIFlask,
+    client: FlaskClient,
+    accounts: Accounts,
+    redis: Redis,
+    monkeypatch: pytest.MonkeyPatch,
+    error: type[BaseException],
+) -> None:
+    monkeypatch.setattr(services, "RETRY_INTERVALS", [0])
+    _register_flaky(monkeypatch, failures=10, error=error)
+    job = start_job(client, accounts.alice, "flaky")
+    run_inline_worker(app, ["default"])
+    failed = get_job(client, accounts.alice, job["id"])
+    assert failed["status"] == "failed", failed
+    assert "blip number 1" in failed["error"]
+    assert int(redis.get(ATTEMPTS_KEY) or 0) == 1
+
+
+# -- worker processes: cancel, SIGTERM, SIGKILL ------------------------------------------------
+
+
+def _wait_running(client: FlaskClient, headers: dict[str, str], job_id: str) -> dict[str, Any]:
+    return wait_for(
+        lambda: (state := get_job(client, headers, job_id))["progress"] > 0 and state,
+        timeout=30,
+        interval=0.05,
+        what=f"job {job_id} to report progress",
+    )
+
+
+@pytest.mark.slow
+@POSTGRES
+def test_cancel_a_running_job(
+    client: FlaskClient, accounts: Accounts, redis: Redis, workers: WorkerProcesses
+) -> None:
+    worker = workers.start("--queues", "default")
+    job = start_job(client, accounts.alice, seconds=10, steps=50)
+    _wait_running(client, accounts.alice, job["id"])
+    response = client.delete(f"{JOBS}/{job['id']}", headers=accounts.alice)
+    assert response.status_code == 202, response.get_data(as_text=True)
+    asked = time.monotonic()
+    canceled = wait_status(client, accounts.alice, job["id"], timeout=10)
+    took = time.monotonic() - asked
+    assert canceled["status"] == "canceled", canceled
+    assert took < 2.5, f"cancel took {took:.1f} s"
+    assert 0 < canceled["progress"] < 100
+    assert canceled["result"] is None and canceled["ended_at"] is not None
+    assert canceled["message"] == "Canceled by its owner."
+    # The worker is fine and runs the next job.
+    follow_up = start_job(client, accounts.alice, seconds=0, steps=1)
+    assert wait_status(client, accounts.alice, follow_up["id"])["status"] == "finished"
+    assert worker.poll() is None
+
+
+@pytest.mark.slow
+@POSTGRES
+def test_sigterm_lets_the_running_job_finish(
+    app: APIFlask,
+    client: FlaskClient,
+    accounts: Accounts,
+    redis: Redis,
+    workers: WorkerProcesses,
+) -> None:
+    worker = workers.start("--queues", "default")
+    job = start_job(client, accounts.alice, seconds=4, steps=8)
+    later = start_job(client, accounts.alice, seconds=0, steps=1)
+    _wait_running(client, accounts.alice, job["id"])
+    time.sleep(0.5)
+    worker.send_signal(signal.SIGTERM)
+    code = worker.wait(timeout=20)
+    assert code == 0, workers.log(worker)
+    done = get_job(client, accounts.alice, job["id"])
+    assert done["status"] == "finished", done
+    assert done["progress"] == 100
+    # The worker stopped after that job: the next one waits, queued, for another worker.
+    assert get_job(client, accounts.alice, later["id"])["status"] == "queued"
+    assert Queue("default", connection=redis).job_ids == [later["id"]]
+    assert "warm shut down" in workers.log(worker).lower()
+    run_inline_worker(app, ["default"])
+    assert get_job(client, accounts.alice, later["id"])["status"] == "finished"
+
+
+@pytest.mark.slow
+@POSTGRES
+def test_sigkill_of_a_work_horse_fails_its_job(
+    client: FlaskClient, accounts: Accounts, redis: Redis, workers: WorkerProcesses
+) -> None:
+    worker = workers.start("--queues", "default", WORKER_INLINE_QUEUES="")  # fork per job
+    workers.wait_listening(redis, 1)
+    time.sleep(0.5)  # its scheduler process starts right after it registers
+    before = set(children(worker.pid))
+    job = start_job(client, accounts.alice, seconds=20, steps=40)
+    later = start_job(client, accounts.alice, seconds=0, steps=1)
+    _wait_running(client, accounts.alice, job["id"])
+    horses = set(children(worker.pid)) - before
+    assert len(horses) == 1, (before, children(worker.pid))
+    os.kill(horses.pop(), signal.SIGKILL)
+    killed = time.monotonic()
+    failed = wait_status(client, accounts.alice, job["id"], timeout=10)
+    took = time.monotonic() - killed
+    assert failed["status"] == "failed", failed
+    assert "horse" in failed["error"].lower(), failed["error"]
+    assert failed["progress"] > 0
+    print(f"\nwork horse SIGKILL -> job failed in {took:.1f} s")
+    # The worker survived its horse and goes on.
+    assert wait_status(client, accounts.alice, later["id"])["status"] == "finished"
+    assert worker.poll() is None
+
+
+@pytest.mark.slow
+@POSTGRES
+def test_sigkill_of_an_inline_worker_is_recovered_by_another(
+    app: APIFlask,
+    client: FlaskClient,
+    accounts: Accounts,
+    redis: Redis,
+    workers: WorkerProcesses,
+) -> None:
+    fast = {"WORKER_MONITOR_INTERVAL": 1, "WORKER_MAINTENANCE_INTERVAL": 1}
+    first = workers.start("--queues", "default", **fast)
+    victim = start_job(client, accounts.alice, seconds=60, steps=60)
+    behind = start_job(client, accounts.alice, seconds=0, steps=1)
+    running = _wait_running(client, accounts.alice, victim["id"])
+    workers.kill(first, signal.SIGKILL)
+    killed = time.monotonic()
+    workers.start("--queues", "default", **fast)
+    # The bound: a missed heartbeat shows after monitor interval + 15 s of grace, and the
+    # next registry cleanup comes within one maintenance interval (plus a worker's start).
+    bound = 1 + 15 + 1 + 8
+    try:
+        state = wait_status(client, accounts.alice, victim["id"], timeout=bound)
+        idle_recovery: float | None = time.monotonic() - killed
+    except AssertionError:
+        state, idle_recovery = get_job(client, accounts.alice, victim["id"]), None
+    print(f"\nSIGKILL of an inline worker -> job failed while workers idle: {idle_recovery}")
+    if idle_recovery is None:
+        # Any new job wakes the idle worker, which cleans the registries after running it.
+        wake = start_job(client, accounts.alice, seconds=0, steps=1)
+        state = wait_status(client, accounts.alice, victim["id"], timeout=30)
+        print(f"... and {time.monotonic() - killed:.1f} s after the kill once a job arrived")
+        assert wait_status(client, accounts.alice, wake["id"])["status"] == "finished"
+
+    assert state["status"] == "failed", state
+    assert "abandoned" in state["error"].lower(), state["error"]
+    assert state["progress"] >= running["progress"], "progress went backwards"
+    assert wait_status(client, accounts.alice, behind["id"])["status"] == "finished"
+    # Nothing lost: every job the test enqueued ended, and the row agrees with RQ.
+    listed = client.get(JOBS, headers=accounts.alice).get_json()
+    statuses = [item["status"] for item in listed["items"]]
+    assert listed["total"] == count_rows(app, "jobs") == len(statuses)
+    assert statuses.count("finished") + statuses.count("failed") == len(statuses), statuses
+    assert idle_recovery is not None and idle_recovery <= bound, (
+        f"the abandoned job was still started {bound} s after its worker was killed"
+    )
+
+
+# -- many jobs writing to the database at once --------------------------------------------------
+
+
+@pytest.mark.slow
+@POSTGRES
+def test_a_hundred_imports_on_three_workers(
+    app: APIFlask,
+    client: FlaskClient,
+    accounts: Accounts,
+    redis: Redis,
+    workers: WorkerProcesses,
+) -> None:
+    from flaskyard.extensions import db
+    from flaskyard.uploads import services as uploads
+    from flaskyard.uploads import storage
+
+    count = 100
+    upload_ids = []
+    with app.app_context():
+        for n in range(count):
+            data = json.dumps(
+                [{"title": f"Post {n}a", "body": "first"}, {"title": f"Post {n}b", "body": "2nd"}]
+            ).encode()
+            stored = storage.store_bytes(
+                data, filename=f"posts-{n}.json", upload_dir=uploads.upload_dir()
+            )
+            record = uploads.record(
+                session=db.session, owner_id=accounts.ids["alice"], stored=stored
+            )
+            upload_ids.append(str(record.id))
+        db.session.commit()
+    started = time.monotonic()
+    workers.start("--queues", "low", WORKER_INLINE_QUEUES="")  # forks a horse per job
+    workers.start("--queues", "low", WORKER_INLINE_QUEUES="low")  # runs them in-process
+    workers.start("--queues", "low", WORKER_INLINE_QUEUES="low")
+    workers.wait_listening(redis, 3)
+    # Enqueued while the three workers already take them.
+    job_ids = [
+        start_job(client, accounts.alice, "import_posts", upload_id=upload_id)["id"]
+        for upload_id in upload_ids
+    ]
+
+    def all_ended() -> bool:
+        page = client.get(f"{JOBS}?per_page=100", headers=accounts.alice).get_json()
+        return all(item["status"] in ("finished", "failed") for item in page["items"])
+
+    wait_for(all_ended, timeout=120, interval=0.5, what=f"100 imports\n{workers.logs()}")
+    print(f"\n100 imports on 3 workers: {time.monotonic() - started:.1f} s (with worker start)")
+    states = [get_job(client, accounts.alice, job_id) for job_id in job_ids]
+    errors = [(s["status"], s["error"]) for s in states if s["status"] != "finished"]
+    assert not errors, errors
+    assert all(s["result"]["imported"] == 2 and s["result"]["failed"] == 0 for s in states)
+    assert count_rows(app, "posts") == 2 * count
+    assert count_rows(app, "posts", "source IS NOT NULL") == 2 * count
+    logs = workers.logs().lower()
+    assert "operationalerror" not in logs and "too many connections" not in logs
+    # Each worker did some of the work.
+    from rq import Worker
+
+    done = [w.successful_job_count for w in Worker.all(connection=redis)]
+    assert len(done) == 3 and all(n > 0 for n in done), done

@@ -1,0 +1,174 @@
+"""rq-dashboard at /admin/rq/: admins only, by Bearer token or the short dashboard session."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from apiflask import APIFlask
+from flask.testing import FlaskClient
+from redis import Redis
+
+from tests.jobs.fixtures import (
+    Accounts,
+    _isolated_redis,
+    accounts,
+    jobs_redis_url,
+    redis,
+)
+from tests.jobs.util import problem, start_job
+
+__all__ = ["_isolated_redis", "accounts", "jobs_redis_url", "redis"]
+#: Role checks read users from the database; two backends are enough for that.
+pytestmark = pytest.mark.parametrize("backend", ["sqlite", "postgres"], indirect=True)
+
+DASHBOARD = "/admin/rq/"
+#: One of the dashboard's JSON views.
+QUEUES = "/admin/rq/0/data/queues.json"
+SESSION = "/api/v1/auth/dashboard-session"
+
+
+def _csp(response: Any) -> dict[str, str]:
+    policy = response.headers["Content-Security-Policy"]
+    return {part.split()[0]: part.strip() for part in policy.split(";") if part.strip()}
+
+
+def test_bearer_tokens(
+    app: APIFlask, client: FlaskClient, accounts: Accounts, redis: Redis
+) -> None:
+    start_job(client, accounts.alice, seconds=0, steps=1)
+    problem(client.get(DASHBOARD), 401)
+    problem(client.get(DASHBOARD, headers=accounts.alice), 403)
+    problem(client.get(DASHBOARD, headers={"Authorization": "Bearer not.a.token"}), 401)
+    for path in (QUEUES, f"{DASHBOARD}0/view/workers", f"{DASHBOARD}static/css/main.css"):
+        problem(client.get(path), 401)
+        problem(client.get(path, headers=accounts.alice), 403)
+    data = client.get(QUEUES, headers=accounts.admin)
+    assert data.status_code == 200, data.get_data(as_text=True)[:300]
+    queues = {queue["name"]: queue["count"] for queue in data.get_json()["queues"]}
+    assert queues["default"] == 1
+    css = client.get(f"{DASHBOARD}static/css/main.css", headers=accounts.admin)
+    assert css.status_code == 200
+    css.close()
+
+
+def test_the_dashboard_page_opens_for_an_admin(
+    client: FlaskClient, accounts: Accounts, redis: Redis
+) -> None:
+    page = client.get(DASHBOARD, headers=accounts.admin)
+    assert page.status_code == 200
+    assert page.mimetype == "text/html"
+    assert "RQ dashboard" in page.get_data(as_text=True)
+    assert client.post(SESSION, headers=accounts.admin).status_code == 204
+    assert client.get(f"{DASHBOARD}0/view/workers").status_code == 200
+
+
+def test_csp_allows_inline_scripts_only_there(
+    client: FlaskClient, accounts: Accounts, redis: Redis
+) -> None:
+    page = client.get(DASHBOARD, headers=accounts.admin)
+    assert page.status_code == 200
+    policy = _csp(page)
+    assert _csp(client.get(QUEUES, headers=accounts.admin)) == policy
+    assert "'unsafe-inline'" in policy["script-src"]
+    assert policy["object-src"] == "object-src 'none'"
+    assert policy["frame-ancestors"] == "frame-ancestors 'none'"
+    assert policy["base-uri"] == "base-uri 'none'"
+    refused = _csp(client.get(DASHBOARD))
+    assert "'unsafe-inline'" in refused["script-src"]
+    assert refused["object-src"] == "object-src 'none'"
+    assert refused["frame-ancestors"] == "frame-ancestors 'none'"
+    # Everywhere else, no inline scripts.
+    elsewhere = _csp(client.get("/healthz"))
+    assert "'unsafe-inline'" not in elsewhere["script-src"]
+    assert elsewhere["object-src"] == "object-src 'none'"
+    assert elsewhere["frame-ancestors"] == "frame-ancestors 'none'"
+
+
+def test_dashboard_session_for_admins(
+    app: APIFlask, client: FlaskClient, accounts: Accounts, redis: Redis
+) -> None:
+    problem(client.post(SESSION), 401)
+    problem(client.post(SESSION, headers=accounts.alice), 403)
+    assert client.get_cookie("session") is None
+    problem(client.get(QUEUES), 401)
+
+    response = client.post(SESSION, headers=accounts.admin)
+    assert response.status_code == 204
+    cookie = client.get_cookie("session")
+    assert cookie is not None and cookie.http_only
+    # Only the cookie now: the dashboard answers...
+    data = client.get(QUEUES)
+    assert data.status_code == 200, data.get_data(as_text=True)[:300]
+    assert "queues" in data.get_json()
+    # ... but the cookie is no API credential.
+    problem(client.get("/api/v1/users/me"), 401)
+    problem(client.post(SESSION), 401)
+
+
+def test_the_dashboard_session_is_short_and_strict(
+    client: FlaskClient, accounts: Accounts, redis: Redis
+) -> None:
+    assert client.post(SESSION, headers=accounts.admin).status_code == 204
+    cookie = client.get_cookie("session")
+    assert cookie is not None and cookie.expires is not None
+    lifetime = cookie.expires - datetime.now(UTC)
+    assert lifetime <= timedelta(hours=1, minutes=1), lifetime
+    assert cookie.same_site == "Strict"
+
+
+def _change_user(
+    app: APIFlask,
+    user_id: uuid.UUID,
+    *,
+    roles: tuple[str, ...] | None = None,
+    active: bool | None = None,
+) -> None:
+    import sqlalchemy as sa
+
+    from flaskyard.extensions import db
+    from flaskyard.users.models import Role, User
+
+    with app.app_context():
+        user = db.session.get(User, user_id)
+        assert user is not None
+        if roles is not None:
+            user.roles = list(db.session.scalars(sa.select(Role).where(Role.name.in_(roles))))
+        if active is not None:
+            user.active = active
+        db.session.commit()
+
+
+def test_a_demoted_admin_loses_the_dashboard(
+    app: APIFlask, client: FlaskClient, accounts: Accounts, redis: Redis
+) -> None:
+    assert client.post(SESSION, headers=accounts.admin).status_code == 204
+    assert client.get(QUEUES).status_code == 200
+    _change_user(app, accounts.ids["root"], roles=("user",))
+    problem(client.get(QUEUES), 403)
+    problem(client.get(QUEUES, headers=accounts.admin), 403)
+
+
+def test_a_deactivated_admin_loses_the_dashboard(
+    app: APIFlask, client: FlaskClient, accounts: Accounts, redis: Redis
+) -> None:
+    assert client.post(SESSION, headers=accounts.admin).status_code == 204
+    _change_user(app, accounts.ids["root"], active=False)
+    problem(client.get(QUEUES), 401)
+
+
+def test_a_forged_session_is_refused(
+    app: APIFlask, client: FlaskClient, accounts: Accounts, redis: Redis
+) -> None:
+    # A session cookie signed with another key names the admin: not accepted.
+    from flask import Flask
+
+    other = Flask("forger")
+    other.secret_key = "another-key-entirely-" + uuid.uuid4().hex
+    serializer = other.session_interface.get_signing_serializer(other)  # type: ignore[attr-defined]
+    assert serializer is not None
+    forged = serializer.dumps({"dashboard_user": str(accounts.ids["root"])})
+    client.set_cookie("session", forged)
+    problem(client.get(QUEUES), 401)
