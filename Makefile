@@ -7,7 +7,7 @@ DIST := flaskyard/web/dist/index.html
 FRONTEND_SOURCES := $(wildcard frontend/src/*) frontend/package-lock.json frontend/rollup.config.mjs
 
 .DEFAULT_GOAL := help
-.PHONY: help run test lint fmt bench bench-jobs frontend lock clean
+.PHONY: help run test lint fmt bench bench-jobs bench-image frontend lock clean
 
 help: ## Show this help.
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-10s\033[0m %s\n", $$1, $$2}'
@@ -37,18 +37,21 @@ test: $(STAMP) ## Run the whole test suite (Postgres/MariaDB/Redis tests run whe
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: $(STAMP) ## ruff, mypy --strict and a lockfile check.
-	$(BIN)/ruff check flaskyard tests bench gunicorn.conf.py
-	$(BIN)/ruff format --check flaskyard tests bench gunicorn.conf.py
+	$(BIN)/ruff check flaskyard tests bench docker gunicorn.conf.py
+	$(BIN)/ruff format --check flaskyard tests bench docker gunicorn.conf.py
 	$(BIN)/mypy
 	$(BIN)/uv lock --check -q
 	@$(BIN)/uv export --frozen --no-header --no-dev --no-emit-project -q | diff -q - requirements/main.txt >/dev/null \
 		|| { echo "requirements/main.txt is stale: run make lock"; exit 1; }
 	@$(BIN)/uv export --frozen --no-header --no-emit-project -q | diff -q - requirements/dev.txt >/dev/null \
 		|| { echo "requirements/dev.txt is stale: run make lock"; exit 1; }
+	@$(BIN)/uv export --frozen --no-header --no-dev --no-emit-project --extra granian -q \
+		| diff -q - requirements/granian.txt >/dev/null \
+		|| { echo "requirements/granian.txt is stale: run make lock"; exit 1; }
 
 fmt: $(STAMP) ## Format and auto-fix the code.
-	$(BIN)/ruff format flaskyard tests bench gunicorn.conf.py
-	$(BIN)/ruff check --fix flaskyard tests bench gunicorn.conf.py
+	$(BIN)/ruff format flaskyard tests bench docker gunicorn.conf.py
+	$(BIN)/ruff check --fix flaskyard tests bench docker gunicorn.conf.py
 
 bench: $(STAMP) ## Benchmark against a bare-Flask baseline (needs Postgres, Redis and wrk).
 	$(BIN)/python bench/run.py
@@ -56,10 +59,14 @@ bench: $(STAMP) ## Benchmark against a bare-Flask baseline (needs Postgres, Redi
 bench-jobs: $(STAMP) ## Benchmark Flaskyard's worker against plain RQ (needs Postgres and Redis).
 	$(BIN)/python bench/jobs.py
 
+bench-image: $(STAMP) ## Image size, start → ready, RSS per worker (needs Docker, Postgres, Redis).
+	FLASKYARD_IMAGE=$${FLASKYARD_IMAGE:-flaskyard:latest} $(BIN)/python bench/image.py
+
 lock: $(STAMP) ## Re-resolve dependencies into uv.lock and requirements/*.txt.
 	$(BIN)/uv lock
 	$(BIN)/uv export --frozen --no-header --no-dev --no-emit-project -q -o requirements/main.txt
 	$(BIN)/uv export --frozen --no-header --no-emit-project -q -o requirements/dev.txt
+	$(BIN)/uv export --frozen --no-header --no-dev --no-emit-project --extra granian -q -o requirements/granian.txt
 
 clean: ## Remove the virtualenv, caches and build output.
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache flaskyard/web/dist frontend/node_modules

@@ -9,8 +9,10 @@ Steps: read the image's and its base's sizes (the base is the image's
 and migrate it with the ``migrate`` role; start the ``web`` role ``BENCH_STARTS`` times (3) and
 time ``docker run`` → first ``/readyz`` 200; then send ``BENCH_REQUESTS`` (1,000) requests to a
 web container and to bench/baseline.py (a bare Flask app) under the same gunicorn settings in
-the same image, and read each worker's RSS. Prints a table with the goals, writes
-``bench/results/image.json``. Exit 0 when measured (goals met or not), 1 on a harness error.
+the same image, and read each worker's RSS and PSS (gunicorn.conf.py imports flaskyard, so
+the "bare" workers also fork from a master holding the app's libraries: compare PSS too).
+Prints a table with the goals, writes ``bench/results/image.json``. Exit 0 when measured
+(goals met or not), 1 on a harness error.
 """
 
 from __future__ import annotations
@@ -49,7 +51,9 @@ for proc in pathlib.Path('/proc').glob('[0-9]*'):
     except OSError:
         continue
     if int(status['PPid']) == master:
-        print(int(status['VmRSS'].split()[0]) // 1024)
+        rollup = (proc / 'smaps_rollup').read_text().splitlines()
+        pss = next(int(line.split()[1]) for line in rollup if line.startswith('Pss:'))
+        print(int(status['VmRSS'].split()[0]) // 1024, pss // 1024)
 """
 
 
@@ -130,7 +134,7 @@ class Scratch:
         import psycopg
 
         for name in self.names:
-            subprocess.run(["docker", "rm", "-f", name], capture_output=True, check=False)
+            subprocess.run(["docker", "rm", "-f", "-v", name], capture_output=True, check=False)
         with psycopg.connect(PG_ADMIN, autocommit=True) as connection:
             connection.execute(f"DROP DATABASE IF EXISTS {self.db} WITH (FORCE)")
         for path in self.secrets.iterdir():
@@ -158,11 +162,12 @@ def start_times(scratch: Scratch) -> list[float]:
         name = scratch.run("web", port=port)
         wait_ready(port, name)
         times.append(round(time.monotonic() - started, 2))
-        docker("rm", "-f", name)
+        docker("rm", "-f", "-v", name)
     return times
 
 
-def worker_rss(scratch: Scratch, *, baseline: bool) -> list[int]:
+def worker_rss(scratch: Scratch, *, baseline: bool) -> list[list[int]]:
+    """[RSS, PSS] in MB of each gunicorn worker after REQUESTS requests."""
     port = free_port()
     extra: tuple[str, ...] = ()
     command: tuple[str, ...] = ("web",)
@@ -185,8 +190,8 @@ def worker_rss(scratch: Scratch, *, baseline: bool) -> list[int]:
         if status != 200:
             raise HarnessError(f"{path} answered {status}")
     output = docker("exec", name, "python", "-c", RSS_SCRIPT)
-    docker("rm", "-f", name)
-    return sorted(int(line) for line in output.split())
+    docker("rm", "-f", "-v", name)
+    return sorted([int(n) for n in line.split()] for line in output.splitlines() if line.strip())
 
 
 def main() -> int:
@@ -197,15 +202,16 @@ def main() -> int:
         try:
             scratch.run("migrate", detach=False)  # the schema exists before the timed starts
             result["start_to_ready_s"] = start_times(scratch)
-            result["rss_mb_per_worker"] = worker_rss(scratch, baseline=False)
-            result["baseline_rss_mb_per_worker"] = worker_rss(scratch, baseline=True)
+            result["rss_pss_mb_per_worker"] = worker_rss(scratch, baseline=False)
+            result["baseline_rss_pss_mb_per_worker"] = worker_rss(scratch, baseline=True)
         finally:
             scratch.close()
     except (HarnessError, OSError, subprocess.SubprocessError) as exc:
         print(f"bench/image.py: {exc}", file=sys.stderr)
         return 1
     start = statistics.median(result["start_to_ready_s"])
-    rss = max(result["rss_mb_per_worker"])
+    rss, pss = max(result["rss_pss_mb_per_worker"])
+    bare_rss, bare_pss = max(result["baseline_rss_pss_mb_per_worker"])
     rows = [
         (
             "image size over base",
@@ -216,7 +222,7 @@ def main() -> int:
         ("start → /readyz 200 (median)", f"{start:.2f} s", GOALS["start_s"], start),
         (
             f"RSS per worker after {REQUESTS} req",
-            f"{rss} MB (bare Flask: {max(result['baseline_rss_mb_per_worker'])} MB)",
+            f"{rss} MB, PSS {pss} (bare Flask: {bare_rss}, PSS {bare_pss})",
             GOALS["rss_mb"],
             rss,
         ),

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import click
 from flask import Flask, current_app
+from flask.cli import with_appcontext
 
 #: Process names a pid file may belong to; anything else is a stale file pointing at a reused pid.
 SERVER_NAMES = ("gunicorn", "granian")
@@ -42,6 +43,7 @@ def _server_pid(pid_file: Path) -> int:
 
 
 @click.command("restart-workers")
+@with_appcontext
 def restart_workers() -> None:
     """Reload the web server's workers gracefully (SIGHUP to the master via its pid file)."""
     pid_file = Path(current_app.config["GUNICORN_PID_FILE"])
@@ -60,8 +62,15 @@ def restart_workers() -> None:
 
 
 @click.command("scheduler")
-@click.option("--interval", default=1.0, show_default=True, help="Seconds between scans.")
-def scheduler(interval: float) -> None:
+@with_appcontext
+@click.option(
+    "--interval",
+    default=1,
+    type=click.IntRange(min=1),
+    show_default=True,
+    help="Seconds between scans.",
+)
+def scheduler(interval: int) -> None:
     """Move due scheduled and retried jobs onto their queues (RQ's scheduler, no job runs here)."""
     from rq.scheduler import RQScheduler
 

@@ -1,0 +1,96 @@
+# Flaskyard image: the SPA built with Node, the locked Python deps in a venv, and a small
+# runtime stage holding only the venv (with the package, its migrations and the built SPA).
+# Classic builder only: no BuildKit syntax. Build with
+#   docker build -t flaskyard .
+# or, where no registry is reachable, with local bases:
+#   docker build --network host --build-arg PYTHON_IMAGE=... --build-arg NODE_IMAGE=... .
+ARG PYTHON_IMAGE=python:3.12-slim
+ARG NODE_IMAGE=node:22-slim
+
+# --- 1. front end: npm ci + rollup + postcss -> flaskyard/web/dist ---------------------------
+FROM ${NODE_IMAGE} AS frontend
+ARG NPM_INSTALL_ARGS="--no-audit --no-fund --loglevel=error"
+WORKDIR /src/frontend
+COPY frontend/package.json frontend/package-lock.json ./
+# hadolint ignore=SC2086
+RUN npm ci $NPM_INSTALL_ARGS
+COPY frontend/ ./
+RUN npm run build && test -f ../flaskyard/web/dist/index.html
+
+# --- 2. Python: locked, hashed dependencies into /opt/venv, then the package -----------------
+FROM ${PYTHON_IMAGE} AS python
+ENV PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    PIP_ROOT_USER_ACTION=ignore \
+    PATH=/opt/venv/bin:$PATH
+# binutils only here, for `strip`: the wheels' shared objects carry symbols nobody reads (~14 MB).
+# hadolint ignore=DL3008
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends binutils \
+ && rm -rf /var/lib/apt/lists/* \
+ && python -m venv /opt/venv
+# requirements/main.txt is the locked runtime set; requirements/granian.txt (the same plus
+# granian, for SERVER=granian) is picked with --build-arg REQUIREMENTS=requirements/granian.txt.
+ARG REQUIREMENTS=requirements/main.txt
+COPY requirements/ /src/requirements/
+RUN pip install --require-hashes -r "/src/$REQUIREMENTS" \
+ && find /opt/venv -name '*.so*' -type f -exec strip --strip-unneeded {} + \
+ && python -c 'import PIL.Image, cryptography.hazmat.bindings._rust, psycopg, pydantic_core, argon2; assert psycopg.pq.__impl__ == "binary"'
+COPY pyproject.toml README.md /src/
+COPY docker/trim_babel.py /src/docker/
+COPY flaskyard/ /src/flaskyard/
+COPY --from=frontend /src/flaskyard/web/dist/ /src/flaskyard/web/dist/
+# The wheel carries the migrations and, as hatch artifacts, the built SPA; the check below
+# copies either in only if a build backend ever leaves it out, and fails if both are missing.
+# pip itself is removed afterwards: nothing installs at run time.
+RUN pip install --no-deps /src \
+ && pkg="$(python -c 'import flaskyard, pathlib; print(pathlib.Path(flaskyard.__file__).parent)')" \
+ && for part in migrations web/dist; do \
+      if [ ! -e "$pkg/$part" ]; then cp -r "/src/flaskyard/$part" "$pkg/$part"; fi; \
+    done \
+ && test -f "$pkg/web/dist/index.html" && test -f "$pkg/migrations/env.py" \
+ && python -m compileall -q "$pkg/migrations" \
+ && python -m flaskyard.boot translations \
+ && python /src/docker/trim_babel.py \
+ && pip uninstall -q -y pip setuptools wheel \
+ && find /opt/venv -name '*.pyi' -delete \
+ && rm -rf /opt/venv/share
+
+# --- 3. runtime --------------------------------------------------------------------------------
+FROM ${PYTHON_IMAGE} AS runtime
+ARG PYTHON_IMAGE
+# Which base this was built on, so `make bench-image` can report the size over it.
+LABEL org.opencontainers.image.title="flaskyard" \
+      org.opencontainers.image.base.name="${PYTHON_IMAGE}"
+# tini reaps zombies and forwards signals, so the server is PID 1's only child and gets SIGTERM.
+# Not version-pinned: the Debian release (and so tini's version) follows PYTHON_IMAGE.
+# hadolint ignore=DL3008
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends tini \
+ && apt-get clean \
+ && rm -rf /var/lib/apt/lists/* /var/cache/apt/archives/* \
+ && groupadd --system --gid 10001 flaskyard \
+ && useradd --system --uid 10001 --gid 10001 --home-dir /nonexistent --no-create-home \
+      --shell /usr/sbin/nologin flaskyard \
+ && mkdir -p /data/uploads /data/instance \
+ && chown -R 10001:10001 /data
+ENV PATH=/opt/venv/bin:$PATH \
+    PYTHONUNBUFFERED=1 \
+    PYTHONDONTWRITEBYTECODE=1 \
+    APP_ENV=production \
+    FLASK_APP=flaskyard \
+    GUNICORN_BIND=0.0.0.0:5000 \
+    GUNICORN_PID_FILE=/tmp/gunicorn.pid \
+    UPLOAD_DIR=/data/uploads \
+    INSTANCE_DIR=/data/instance
+COPY --from=python /opt/venv /opt/venv
+COPY gunicorn.conf.py /app/
+COPY docker/supervisord.conf docker/supervise.py docker/fatal_listener.py /app/docker/
+WORKDIR /app
+USER 10001:10001
+VOLUME ["/data/uploads"]
+EXPOSE 5000
+HEALTHCHECK --interval=15s --timeout=6s --start-period=60s --retries=3 \
+  CMD ["python", "-m", "flaskyard.boot", "healthcheck"]
+ENTRYPOINT ["tini", "--", "python", "-m", "flaskyard.boot"]
+CMD ["web"]

@@ -1,0 +1,241 @@
+"""flaskyard.boot and flaskyard.ops without Docker: backoff, locks, commands, restart-workers."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+
+from flaskyard import boot
+from flaskyard.config import load_settings
+
+
+def test_wait_for_backs_off_with_one_log_line_per_attempt(caplog: pytest.LogCaptureFixture) -> None:
+    now = [0.0]
+    calls = []
+
+    def check() -> None:
+        calls.append(now[0])
+        if len(calls) < 4:
+            raise ConnectionError("connection refused")
+
+    def sleep(seconds: float) -> None:
+        now[0] += seconds
+
+    with caplog.at_level("INFO", logger="flaskyard.boot"):
+        attempts = boot.wait_for("the thing", check, timeout=60, sleep=sleep, clock=lambda: now[0])
+    assert attempts == 4
+    assert calls == [0.0, 0.5, 1.5, 3.5]  # doubling delays
+    waiting = [r.getMessage() for r in caplog.records if "waiting for the thing" in r.getMessage()]
+    assert len(waiting) == 3
+    assert "attempt 1, ConnectionError: connection refused" in waiting[0]
+    assert "answered after 4 attempts" in caplog.text
+
+
+def test_wait_for_is_bounded() -> None:
+    now = [0.0]
+
+    def failing() -> None:
+        raise ConnectionError("no")
+
+    def sleep(seconds: float) -> None:
+        now[0] += seconds
+
+    with pytest.raises(boot.BootError, match=r"Gave up waiting for X after \d+ attempts"):
+        boot.wait_for("X", failing, timeout=20, sleep=sleep, clock=lambda: now[0])
+    assert now[0] <= 20
+
+
+def test_delays_are_capped() -> None:
+    now = [0.0]
+    delays: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        delays.append(seconds)
+        now[0] += seconds
+
+    with pytest.raises(boot.BootError):
+        boot.wait_for("X", lambda: 1 / 0, timeout=60, sleep=sleep, clock=lambda: now[0])  # type: ignore[func-returns-value]
+    assert max(delays) == boot.MAX_DELAY_SECONDS
+
+
+def test_safe_url_hides_passwords() -> None:
+    assert (
+        boot.safe_url("postgresql+psycopg://u:s3cret@db:5432/x")
+        == "postgresql+psycopg://u:***@db:5432/x"
+    )
+    assert boot.safe_url("redis://:pw@redis:6379/0") == "redis://:***@redis:6379/0"
+    assert boot.safe_url("redis://redis:6379/0") == "redis://redis:6379/0"
+
+
+def test_split_bind() -> None:
+    assert boot.split_bind("0.0.0.0:5000") == ("0.0.0.0", 5000)  # noqa: S104
+    assert boot.split_bind("[::1]:8000") == ("::1", 8000)
+    with pytest.raises(boot.BootError):
+        boot.split_bind("5000")
+
+
+def test_default_workers_follow_cpus() -> None:
+    assert boot.default_workers(1) == 3
+    assert boot.default_workers(2) == 5
+    assert boot.default_workers(64) == boot.MAX_DEFAULT_WORKERS
+    assert boot.available_cpus() >= 1
+
+
+def test_role_commands() -> None:
+    settings = load_settings({"APP_ENV": "testing"})
+    web = boot.role_command("web", settings, ["--log-level", "debug"])
+    assert web is not None and web[-1] == "flaskyard:create_app()" and "--config" in web
+    dashboard = boot.role_command("dashboard", settings, [])
+    assert dashboard is not None and dashboard[-1] == "flaskyard.dashboard:create_dashboard_app()"
+    assert boot.role_command("worker", settings, ["--burst"])[-2:] == ["worker", "--burst"]  # type: ignore[index]
+    assert boot.role_command("scheduler", settings, [])[-1] == "scheduler"  # type: ignore[index]
+    assert boot.role_command("migrate", settings, []) is None
+    granian = load_settings(
+        {"APP_ENV": "testing", "SERVER": "granian", "GUNICORN_BIND": "127.0.0.1:7000"}
+    )
+    try:
+        command = boot.server_command(granian, "flaskyard:create_app")
+    except boot.BootError:
+        pytest.skip("granian is not installed here")
+    assert command[command.index("--port") + 1] == "7000" and "--factory" in command
+
+
+def test_sqlite_migration_lock_serialises(tmp_path: Path) -> None:
+    engine = sa.create_engine(f"sqlite:///{tmp_path / 'x.db'}")
+    order: list[str] = []
+
+    def hold(name: str, seconds: float) -> None:
+        with boot.migration_lock(engine):
+            order.append(f"{name}+")
+            time.sleep(seconds)
+            order.append(f"{name}-")
+
+    first = threading.Thread(target=hold, args=("a", 0.3))
+    first.start()
+    time.sleep(0.1)
+    hold("b", 0)
+    first.join()
+    assert order == ["a+", "a-", "b+", "b-"]
+    engine.dispose()
+
+
+def test_boot_migrates_sqlite_and_says_which_revision(tmp_path: Path) -> None:
+    env = {
+        **os.environ,
+        "APP_ENV": "development",
+        "INSTANCE_DIR": str(tmp_path / "instance"),
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'boot.db'}",
+        "LOG_FORMAT": "text",
+    }
+    env.pop("REDIS_URL", None)
+    result = subprocess.run(  # noqa: S603
+        [sys.executable, "-m", "flaskyard.boot", "migrate"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "database schema at revision" in result.stdout
+    assert "Running upgrade" in result.stderr
+
+
+def test_boot_refuses_a_bad_configuration_in_one_sentence() -> None:
+    env = {**os.environ, "APP_ENV": "production", "SECRET_KEY": "changeme"}
+    result = subprocess.run(  # noqa: S603
+        [sys.executable, "-m", "flaskyard.boot", "web"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 1
+    assert "flaskyard.boot:" in result.stderr and "SECRET_KEY" in result.stderr
+
+
+def test_other_commands_are_executed_as_given() -> None:
+    result = subprocess.run(  # noqa: S603
+        [sys.executable, "-m", "flaskyard.boot", "sh", "-c", "echo $0 ran"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert result.stdout.strip() == "sh ran"
+
+
+# --- restart-workers ---------------------------------------------------------------------------
+
+
+@pytest.fixture
+def cli(tmp_path: Path) -> Any:
+    from flaskyard import create_app
+
+    def run(pid_file: Path) -> Any:
+        app = create_app(
+            {
+                "APP_ENV": "testing",
+                "DATABASE_URL": f"sqlite:///{tmp_path / 'cli.db'}",
+                "INSTANCE_DIR": tmp_path / "instance",
+                "GUNICORN_PID_FILE": pid_file,
+                "REDIS_URL": None,
+            },
+            environ={"APP_ENV": "testing"},
+        )
+        return app.test_cli_runner().invoke(args=["restart-workers"])
+
+    return run
+
+
+def test_restart_workers_without_a_pid_file(cli: Any, tmp_path: Path) -> None:
+    result = cli(tmp_path / "none.pid")
+    assert result.exit_code == 1
+    assert "No pid file at" in result.output
+
+
+def test_restart_workers_with_a_stale_pid_file(cli: Any, tmp_path: Path) -> None:
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])  # noqa: S603
+    gone.wait()
+    pid_file = tmp_path / "g.pid"
+    pid_file.write_text(f"{gone.pid}\n")
+    result = cli(pid_file)
+    assert result.exit_code == 1
+    assert "is gone; the pid file is stale" in result.output
+
+
+def test_restart_workers_refuses_a_pid_that_is_not_a_server(cli: Any, tmp_path: Path) -> None:
+    pid_file = tmp_path / "g.pid"
+    pid_file.write_text(f"{os.getpid()}\n")  # pytest: alive, and not gunicorn
+    result = cli(pid_file)
+    assert result.exit_code == 1
+    assert "is not a web server" in result.output
+
+
+def test_restart_workers_sends_sighup(cli: Any, tmp_path: Path) -> None:
+    # A stand-in "gunicorn" process that reports the SIGHUP it receives.
+    script = tmp_path / "gunicorn"
+    script.write_text(
+        "import signal, sys, time\n"
+        "signal.signal(signal.SIGHUP, lambda *a: (print('hup', flush=True), sys.exit(0)))\n"
+        "print('up', flush=True)\n"
+        "time.sleep(30)\n"
+    )
+    server = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True)  # noqa: S603
+    assert server.stdout is not None and server.stdout.readline().strip() == "up"
+    pid_file = tmp_path / "g.pid"
+    pid_file.write_text(f"{server.pid}\n")
+    result = cli(pid_file)
+    assert result.exit_code == 0, result.output
+    assert server.stdout.readline().strip() == "hup"
+    server.wait(10)
+    server.stdout.close()
