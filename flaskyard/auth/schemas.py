@@ -6,7 +6,7 @@ from apiflask import Schema
 from apiflask.fields import Boolean, Email, Integer, String
 from apiflask.validators import Length
 
-from flaskyard.users.schemas import PASSWORD_MAX, PASSWORD_MIN
+from flaskyard.users.schemas import PASSWORD_MAX, password_field
 
 
 class LoginIn(Schema):
@@ -47,14 +47,7 @@ class ResetConfirmIn(Schema):
     """A reset token and the new password."""
 
     token = String(required=True, validate=Length(min=1, max=1000))
-    password = String(
-        required=True,
-        validate=Length(
-            min=PASSWORD_MIN,
-            max=PASSWORD_MAX,
-            error=f"Password must be {PASSWORD_MIN} to {PASSWORD_MAX} characters.",
-        ),
-    )
+    password = password_field()
 
 
 class TokenIn(Schema):

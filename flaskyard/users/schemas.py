@@ -11,6 +11,18 @@ PASSWORD_MIN = 8
 PASSWORD_MAX = 128
 
 
+def password_field() -> String:
+    """A new password: 8 to 128 characters, kept exactly as sent."""
+    return String(
+        required=True,
+        validate=Length(
+            min=PASSWORD_MIN,
+            max=PASSWORD_MAX,
+            error=f"Password must be {PASSWORD_MIN} to {PASSWORD_MAX} characters.",
+        ),
+    )
+
+
 class UserCreateIn(Schema):
     """What registration and ``create-admin`` accept."""
 
@@ -23,14 +35,7 @@ class UserCreateIn(Schema):
         ),
     )
     email = Email(required=True, validate=Length(max=254))
-    password = String(
-        required=True,
-        validate=Length(
-            min=PASSWORD_MIN,
-            max=PASSWORD_MAX,
-            error=f"Password must be {PASSWORD_MIN} to {PASSWORD_MAX} characters.",
-        ),
-    )
+    password = password_field()
 
 
 class AuthorOut(Schema):
