@@ -14,7 +14,7 @@ from apiflask import APIFlask
 from flaskyard import errors
 from flaskyard.config import ConfigError, Settings, instance_secret, load_settings
 from flaskyard.database import dispose_after_fork
-from flaskyard.extensions import db, migrate
+from flaskyard.extensions import MIGRATIONS_DIR, db
 from flaskyard.users.passwords import (
     EXTENSION_KEY as HASHER_KEY,
 )
@@ -25,7 +25,7 @@ from flaskyard.users.passwords import (
 )
 
 __version__ = "0.1.0"
-MIGRATIONS_DIR = Path(__file__).with_name("migrations")
+__all__ = ["MIGRATIONS_DIR", "build_app", "create_app"]
 #: Room for multipart framing around the largest allowed upload.
 UPLOAD_OVERHEAD_BYTES = 1024 * 1024
 
@@ -176,7 +176,6 @@ def build_app(settings: Settings) -> APIFlask:
     if app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite:///"):
         Path(app.instance_path).mkdir(parents=True, exist_ok=True)
     db.init_app(app)
-    migrate.init_app(app, db, directory=str(MIGRATIONS_DIR), render_as_batch=True)
     with app.app_context():
         engine = db.engine
         if engine.dialect.name == "sqlite":

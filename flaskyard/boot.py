@@ -293,9 +293,10 @@ def run_migrations() -> str | None:
     from flask_migrate import upgrade
 
     from flaskyard import create_app
-    from flaskyard.extensions import db
+    from flaskyard.extensions import db, ensure_migrate
 
     app = create_app()
+    ensure_migrate(app)
     with app.app_context():
         engine = db.engine
         with migration_lock(engine):

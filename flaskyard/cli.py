@@ -1,4 +1,4 @@
-"""Flask CLI commands: reset-db, create-admin, seed, worker."""
+"""Flask CLI commands: db (Flask-Migrate, loaded lazily), reset-db, create-admin, seed, worker."""
 
 from __future__ import annotations
 
@@ -6,15 +6,15 @@ import os
 import secrets
 import sys
 from pathlib import Path
+from typing import cast
 
 import click
 import sqlalchemy as sa
-from flask import Flask, current_app
+from flask import Flask, current_app, g
 from flask.cli import FlaskGroup, with_appcontext
-from flask_migrate import upgrade
 
 from flaskyard.config import ConfigError, expand_setting
-from flaskyard.extensions import db
+from flaskyard.extensions import db, ensure_migrate
 from flaskyard.posts import cache as posts_cache
 from flaskyard.posts.models import Post
 from flaskyard.posts.services import create_post
@@ -45,6 +45,9 @@ def reset_db(yes: bool, force: bool) -> None:
         raise click.ClickException("Refusing to reset a production database without --force.")
     if not yes:
         click.confirm("This deletes every row in the database. Continue?", abort=True)
+    from flask_migrate import upgrade
+
+    ensure_migrate(current_app._get_current_object())  # type: ignore[attr-defined]
     db.drop_all()
     with db.engine.begin() as connection:
         connection.execute(sa.text("DROP TABLE IF EXISTS alembic_version"))
@@ -160,9 +163,37 @@ def purge_revoked() -> None:
     click.echo(f"Purged {get_store().purge()} expired revocation entries.")
 
 
+class _MigrateCommands(click.Group):
+    """Flask-Migrate's ``db`` commands, imported only when one of them runs."""
+
+    @staticmethod
+    def _group() -> click.Group:
+        from flask_migrate.cli import db as group
+
+        return cast(click.Group, group)
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return self._group().list_commands(ctx)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        return self._group().get_command(ctx, cmd_name)
+
+
+@click.group("db", cls=_MigrateCommands)
+@click.option("-d", "--directory", default=None, help="Migration script directory.")
+@click.option("-x", "--x-arg", multiple=True, help="Extra arguments for custom env.py scripts.")
+@with_appcontext
+def db_commands(directory: str | None, x_arg: tuple[str, ...]) -> None:
+    """Perform database migrations (Flask-Migrate and Alembic)."""
+    ensure_migrate(current_app._get_current_object())  # type: ignore[attr-defined]
+    # What Flask-Migrate's own group callback records for its commands.
+    g.directory = directory
+    g.x_arg = x_arg
+
+
 def init_app(app: Flask) -> None:
     """Register the commands on ``app.cli``."""
-    for command in (reset_db, create_admin, seed, worker, purge_revoked):
+    for command in (db_commands, reset_db, create_admin, seed, worker, purge_revoked):
         app.cli.add_command(command)
 
 

@@ -6,7 +6,6 @@ import contextlib
 from pathlib import Path
 
 import click
-from babel.messages.frontend import CommandLineInterface
 from flask import Flask, has_request_context, request
 from flask_babel import Babel
 
@@ -33,6 +32,8 @@ def select_locale() -> str:
 
 def _pybabel(*args: str) -> None:
     # Babel's own command line, called in-process: the same code as the `pybabel` tool.
+    from babel.messages.frontend import CommandLineInterface
+
     CommandLineInterface().run(["pybabel", "-q", *args])  # type: ignore[no-untyped-call]
 
 

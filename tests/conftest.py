@@ -17,6 +17,7 @@ from flask_sqlalchemy import SQLAlchemy
 
 from flaskyard import create_app
 from flaskyard.extensions import db as _db
+from flaskyard.extensions import ensure_migrate
 from tests import backends
 
 _probes: dict[str, backends.Probe] = {}
@@ -119,6 +120,7 @@ def database_url(backend: str, services_dir: Path) -> Iterator[str]:
     name = f"flaskyard_test_{os.getpid()}"
     url = backends.fresh_database_url(backend, name, services_dir)
     app = create_app(base_config(url), environ={"APP_ENV": "testing"})
+    ensure_migrate(app)
     with app.app_context():
         upgrade()
         _db.engine.dispose()

@@ -10,7 +10,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from flask_migrate import downgrade, upgrade
 
-from flaskyard.extensions import db
+from flaskyard.extensions import db, ensure_migrate
 from tests.backends import fresh_database_url
 from tests.conftest import base_config
 from tests.helpers import built_app
@@ -32,6 +32,7 @@ def test_upgrade_downgrade_upgrade(
 ) -> None:
     url = fresh_database_url(backend, "flaskyard_migrations", tmp_path)
     with built_app(base_config(url, INSTANCE_DIR=tmp_path / "instance")) as app:
+        ensure_migrate(app)
         with app.app_context():
             assert not _tables() & APP_TABLES
             upgrade()
@@ -52,6 +53,7 @@ def test_models_match_migrations(
 ) -> None:
     url = fresh_database_url(backend, "flaskyard_migrations", tmp_path)
     with built_app(base_config(url, INSTANCE_DIR=tmp_path / "instance")) as app:
+        ensure_migrate(app)
         with app.app_context():
             upgrade()
             with db.engine.connect() as connection:
@@ -63,6 +65,7 @@ def test_models_match_migrations(
 def test_every_model_table_is_migrated(backend: str, tmp_path: Path) -> None:
     url = fresh_database_url(backend, "flaskyard_migrations", tmp_path)
     with built_app(base_config(url, INSTANCE_DIR=tmp_path / "instance")) as app:
+        ensure_migrate(app)
         with app.app_context():
             upgrade()
             assert set(db.metadata.tables) <= _tables()

@@ -13,7 +13,6 @@ from typing import Any
 import sqlalchemy as sa
 from flask import current_app
 from marshmallow import ValidationError
-from PIL import Image, UnidentifiedImageError
 
 from flaskyard.extensions import db
 from flaskyard.jobs.models import Job
@@ -208,6 +207,8 @@ def thumbnail(job_id: uuid.UUID, params: dict[str, Any]) -> dict[str, Any]:
         return {"thumbnail_id": str(upload.thumbnail_id)}
     if not upload.is_image:
         raise JobFailed("Only images get thumbnails.")
+    from PIL import Image, UnidentifiedImageError  # only workers pay for Pillow
+
     report_progress(10, "Reading image")
     try:
         with Image.open(uploads.file_path(upload)) as image:
