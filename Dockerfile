@@ -42,7 +42,8 @@ COPY flaskyard/ /src/flaskyard/
 COPY --from=frontend /src/flaskyard/web/dist/ /src/flaskyard/web/dist/
 # The wheel carries the migrations and, as hatch artifacts, the built SPA; the check below
 # copies either in only if a build backend ever leaves it out, and fails if both are missing.
-# pip itself is removed afterwards: nothing installs at run time.
+# pip itself is removed afterwards: nothing installs at run time. Of Swagger UI only the four
+# files /api/docs serves are kept (the source maps and ES bundles are ~7 MB).
 RUN pip install --no-deps /src \
  && pkg="$(python -c 'import flaskyard, pathlib; print(pathlib.Path(flaskyard.__file__).parent)')" \
  && for part in migrations web/dist; do \
@@ -54,6 +55,9 @@ RUN pip install --no-deps /src \
  && python /src/docker/trim_babel.py \
  && pip uninstall -q -y pip setuptools wheel \
  && find /opt/venv -name '*.pyi' -delete \
+ && find /opt/venv -path '*/swagger_ui_bundle/vendor/*' -type f ! -name swagger-ui.css \
+      ! -name swagger-ui-bundle.js ! -name swagger-ui-standalone-preset.js \
+      ! -name favicon-32x32.png -delete \
  && rm -rf /opt/venv/share
 
 # --- 3. runtime --------------------------------------------------------------------------------

@@ -96,6 +96,7 @@ def _flask_config(app: APIFlask, settings: Settings) -> dict[str, Any]:
         "WORKER_INLINE_QUEUES": [
             name.strip() for name in settings.WORKER_INLINE_QUEUES.split(",") if name.strip()
         ],
+        "WORKER_WITH_SCHEDULER": settings.WORKER_WITH_SCHEDULER,
         "WORKER_MONITOR_INTERVAL": settings.WORKER_MONITOR_INTERVAL,
         "WORKER_MAINTENANCE_INTERVAL": settings.WORKER_MAINTENANCE_INTERVAL,
         "IMPORT_MAX_ENTRIES": settings.IMPORT_MAX_ENTRIES,

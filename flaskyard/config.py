@@ -84,6 +84,7 @@ class Settings(BaseSettings):
     JOB_RESULT_TTL: int = Field(default=7 * 24 * 3600, gt=0)
     JOB_FAILURE_TTL: int = Field(default=7 * 24 * 3600, gt=0)
     WORKER_INLINE_QUEUES: str = "high,default"
+    WORKER_WITH_SCHEDULER: bool = True
     WORKER_MONITOR_INTERVAL: int = Field(default=5, gt=0)
     WORKER_MAINTENANCE_INTERVAL: int = Field(default=30, gt=0)
     IMPORT_MAX_ENTRIES: int = Field(default=1000, gt=0)

@@ -84,7 +84,13 @@ def run_worker(app: Flask, queues: Sequence[str] = QUEUE_NAMES, *, burst: bool =
         # Forked work horses inherit this app context; flaskyard.database's fork hook gives
         # each of them an empty connection pool.
         return bool(
-            worker.work(burst=burst, logging_level=config["LOG_LEVEL"], with_scheduler=True)
+            worker.work(
+                burst=burst,
+                logging_level=config["LOG_LEVEL"],
+                # RQ's per-queue locks let one scheduler act at a time, so every worker may
+                # offer to be it; turn it off where the scheduler role runs on its own.
+                with_scheduler=config["WORKER_WITH_SCHEDULER"],
+            )
         )
 
 

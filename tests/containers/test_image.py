@@ -13,8 +13,10 @@ from pathlib import Path
 
 import jwt
 import pytest
+from redis import Redis
 
 from tests.containers.conftest import (
+    REDIS_URL,
     Containers,
     app_env,
     docker,
@@ -341,6 +343,13 @@ def test_scheduler_role_takes_the_queue_locks_and_stops_cleanly(
     containers: Containers, postgres_url: str, secrets_dir: Path
 ) -> None:
     env, options = app_env(postgres_url, secrets_dir)
+    # Its own Redis db: worker containers of earlier tests run a scheduler too, and a killed
+    # one keeps RQ's per-queue scheduler locks for up to 61 s.
+    own_db = REDIS_URL.rsplit("/", 1)[0] + "/11"
+    client = Redis.from_url(own_db)
+    client.flushdb()
+    client.close()
+    env["REDIS_URL"] = own_db
     scheduler = containers.run("scheduler", env=env, options=options)
     wait_until(lambda: "Acquired scheduler lock" in scheduler.logs(), 60, "the scheduler locks")
     assert scheduler.exec("python", "-m", "flaskyard.boot", "healthcheck").returncode == 0
