@@ -7,7 +7,7 @@ DIST := flaskyard/web/dist/index.html
 FRONTEND_SOURCES := $(wildcard frontend/src/*) frontend/package-lock.json frontend/rollup.config.mjs
 
 .DEFAULT_GOAL := help
-.PHONY: help run test lint fmt bench bench-jobs bench-image frontend lock clean
+.PHONY: help run test lint lint-lock fmt bench bench-jobs bench-image frontend lock clean
 
 help: ## Show this help.
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-10s\033[0m %s\n", $$1, $$2}'
@@ -40,6 +40,9 @@ lint: $(STAMP) ## ruff, mypy --strict and a lockfile check.
 	$(BIN)/ruff check flaskyard tests bench docker gunicorn.conf.py
 	$(BIN)/ruff format --check flaskyard tests bench docker gunicorn.conf.py
 	$(BIN)/mypy
+	@$(MAKE) --no-print-directory lint-lock
+
+lint-lock: $(STAMP) ## Check that uv.lock and requirements/*.txt agree with pyproject.toml.
 	$(BIN)/uv lock --check -q
 	@$(BIN)/uv export --frozen --no-header --no-dev --no-emit-project -q | diff -q - requirements/main.txt >/dev/null \
 		|| { echo "requirements/main.txt is stale: run make lock"; exit 1; }
