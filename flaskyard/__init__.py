@@ -119,6 +119,8 @@ def _flask_config(app: APIFlask, settings: Settings) -> dict[str, Any]:
         "LOG_FORMAT": settings.log_format,
         # OpenAPI document metadata.
         "INFO": {"description": "The Flaskyard HTTP API. Errors are application/problem+json."},
+        # The Swagger UI served at /api/docs (swagger-ui-bundle 4.x) renders OpenAPI 3.0 only.
+        "OPENAPI_VERSION": "3.0.3",
         "HTTP_ERROR_SCHEMA": errors.PROBLEM_SCHEMA,
         "VALIDATION_ERROR_SCHEMA": errors.VALIDATION_PROBLEM_SCHEMA,
         "SECURITY_SCHEMES": {

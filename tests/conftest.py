@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import shutil
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -38,6 +39,8 @@ def pytest_configure(config: pytest.Config) -> None:
     _redis = backends.RedisServer(tmp)
     if not _redis.url and "redis" in backends.required():
         missing.append(_redis.reason)
+    if "chromium" in backends.required() and not shutil.which("chromium"):
+        missing.append("Chromium is not installed (apt-get install chromium)")
     if missing:
         raise pytest.UsageError("Required backend unavailable: " + "; ".join(missing))
 
@@ -83,6 +86,10 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
             status = "ran" if _probes[name].ok else f"SKIPPED: {_probes[name].reason}"
         summary = ", ".join(f"{n} {outcome}" for outcome, n in sorted(counts.items()))
         terminalreporter.write_line(f"{label:14} {status}{' - ' + summary if summary else ''}")
+    browser = shutil.which("chromium")
+    terminalreporter.write_line(
+        f"{'Chromium':14} {'ran (' + browser + ')' if browser else 'SKIPPED: not installed'}"
+    )
 
 
 @pytest.fixture(scope="session")
