@@ -168,13 +168,6 @@ def wait_for(
         return attempt
 
 
-def _database_url(settings: Settings) -> str:
-    if settings.DATABASE_URL:
-        return settings.DATABASE_URL
-    instance = settings.INSTANCE_DIR or Path.cwd() / "instance"
-    return f"sqlite:///{instance.resolve() / 'flaskyard.db'}"
-
-
 def _database_check(url: str) -> Callable[[], None]:
     import sqlalchemy as sa
 
@@ -214,8 +207,9 @@ def _redis_check(url: str) -> Callable[[], None]:
 def wait_for_services(settings: Settings, *, database: bool, redis: bool) -> None:
     """Block until the database and Redis (when configured) answer, or raise BootError."""
     timeout = _wait_timeout()
-    url = _database_url(settings)
-    if database and not url.startswith("sqlite"):
+    url = settings.DATABASE_URL
+    # No DATABASE_URL means the app's own SQLite file: nothing to wait for.
+    if database and url and not url.startswith("sqlite"):
         wait_for(f"the database at {safe_url(url)}", _database_check(url), timeout=timeout)
     if redis and settings.REDIS_URL:
         redis_url = settings.REDIS_URL
@@ -311,14 +305,11 @@ def run_migrations() -> str | None:
 # --- translations ----------------------------------------------------------------------------
 
 
-def _catalogues() -> list[Path]:
-    package = Path(__file__).resolve().parent
-    return sorted((package / "translations").glob("*/LC_MESSAGES/*.po"))
-
-
 def compile_translations() -> None:
     """Run ``flask translate compile`` when catalogues exist and are newer than their .mo files."""
-    catalogues = _catalogues()
+    from flaskyard.i18n import TRANSLATIONS_DIR
+
+    catalogues = sorted(TRANSLATIONS_DIR.glob("*/LC_MESSAGES/*.po"))
     if not catalogues:
         log.debug("no translation catalogues to compile")
         return

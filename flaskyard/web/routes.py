@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from apiflask import APIBlueprint, abort
+from apiflask import APIBlueprint
 from flask import Response, current_app, send_from_directory
 from werkzeug.routing import PathConverter
 
@@ -12,8 +12,6 @@ bp = APIBlueprint("web", __name__, enable_openapi=False)
 NOTICE_PAGE = Path(__file__).with_name("notice.html")
 DEFAULT_FRONTEND_DIR = Path(__file__).with_name("dist")
 ASSET_MAX_AGE = 365 * 24 * 3600
-#: Paths that belong to the server, never to the SPA.
-RESERVED_PREFIXES = ("api/", "admin/")
 
 
 def _frontend_dir() -> Path:
@@ -54,8 +52,6 @@ class ClientPathConverter(PathConverter):
 @bp.get("/<client_path:path>")
 def spa(path: str = "") -> Response:
     """The SPA's entry page, so client-side routes survive a reload."""
-    if path == "api" or path.startswith(RESERVED_PREFIXES):
-        abort(404)
     top_level = _frontend_dir() / path
     if path and "/" not in path and path != "index.html" and top_level.is_file():
         return send_from_directory(_frontend_dir(), path, max_age=3600)
