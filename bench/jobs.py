@@ -64,7 +64,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-import psycopg
+import run
 from jobs_tasks import DATABASE_URL_ENV, TABLE
 from psycopg import sql
 from redis import Redis
@@ -80,6 +80,7 @@ from run import (
     _terminate,
     clean_environment,
     git_revision,
+    pg_connect,
     tail,
 )
 
@@ -170,29 +171,10 @@ def load_config() -> JobsConfig:
 # --------------------------------------------------------------------------- stores
 
 
-def _connect(config: JobsConfig, dbname: str) -> psycopg.Connection[Any]:
-    try:
-        return psycopg.connect(
-            host=config.pg_host,
-            port=config.pg_port,
-            user=config.pg_user,
-            dbname=dbname,
-            autocommit=True,
-            connect_timeout=5,
-        )
-    except psycopg.OperationalError as exc:
-        raise HarnessError(
-            f"Cannot reach PostgreSQL at {config.pg_host}:{config.pg_port}: {exc}"
-        ) from exc
-
-
 def recreate_database(config: JobsConfig) -> None:
     """A fresh bench database with the one table ``write_row`` fills."""
-    name = sql.Identifier(config.db_name)
-    with _connect(config, "postgres") as conn:
-        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(name))
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(name))
-    with _connect(config, config.db_name) as conn:
+    run.recreate_database(config)
+    with pg_connect(config, config.db_name) as conn:
         conn.execute(
             sql.SQL(
                 "CREATE TABLE {} (id bigserial PRIMARY KEY, n integer NOT NULL, "
@@ -202,18 +184,9 @@ def recreate_database(config: JobsConfig) -> None:
         )
 
 
-def drop_database(config: JobsConfig) -> None:
-    with _connect(config, "postgres") as conn:
-        conn.execute(
-            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
-                sql.Identifier(config.db_name)
-            )
-        )
-
-
 def table_stats(config: JobsConfig) -> tuple[int, int, int]:
     """Rows, distinct writer processes and distinct Postgres backends; then empty the table."""
-    with _connect(config, config.db_name) as conn:
+    with pg_connect(config, config.db_name) as conn:
         row = conn.execute(
             sql.SQL(
                 "SELECT count(*), count(DISTINCT pid), count(DISTINCT backend_pid) FROM {}"
@@ -509,7 +482,7 @@ def benchmark(config: JobsConfig, workdir: Path) -> dict[str, Any]:
             flush_bench_redis(client, check=False)
         finally:
             client.close()
-            drop_database(config)
+            run.drop_database(config)
     summary = summarize(config, runs)
     ratio = summary[GOAL_WORKLOAD]["ratio_jobs_per_s"]
     return {

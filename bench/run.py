@@ -44,7 +44,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from types import FrameType
-from typing import Any, TextIO
+from typing import Any, Protocol, TextIO
 from urllib.parse import urlsplit
 
 import psycopg
@@ -264,13 +264,27 @@ def app_environment(config: Config, base: Mapping[str, str], instance_dir: Path)
 # --------------------------------------------------------------------------- database
 
 
-def _admin_connection(config: Config) -> psycopg.Connection[Any]:
+class PgTarget(Protocol):
+    """Where a bench database lives (run.py's Config and jobs.py's JobsConfig both are)."""
+
+    @property
+    def pg_host(self) -> str: ...
+    @property
+    def pg_port(self) -> int: ...
+    @property
+    def pg_user(self) -> str: ...
+    @property
+    def db_name(self) -> str: ...
+
+
+def pg_connect(config: PgTarget, dbname: str = "postgres") -> psycopg.Connection[Any]:
+    """An autocommit connection to ``dbname`` (the admin database by default)."""
     try:
         return psycopg.connect(
             host=config.pg_host,
             port=config.pg_port,
             user=config.pg_user,
-            dbname="postgres",
+            dbname=dbname,
             autocommit=True,
             connect_timeout=5,
         )
@@ -280,17 +294,17 @@ def _admin_connection(config: Config) -> psycopg.Connection[Any]:
         ) from exc
 
 
-def recreate_database(config: Config) -> None:
+def recreate_database(config: PgTarget) -> None:
     """Drop the bench database if a previous run left it, then create it empty."""
-    with _admin_connection(config) as conn:
+    with pg_connect(config) as conn:
         name = sql.Identifier(config.db_name)
         conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(name))
         conn.execute(sql.SQL("CREATE DATABASE {}").format(name))
 
 
-def drop_database(config: Config) -> None:
+def drop_database(config: PgTarget) -> None:
     """Drop the bench database (used in ``finally``)."""
-    with _admin_connection(config) as conn:
+    with pg_connect(config) as conn:
         conn.execute(
             sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
                 sql.Identifier(config.db_name)
