@@ -58,7 +58,7 @@ access_log_format = '%(h)s "%(r)s" %(s)s %(B)s %(M)sms %({x-request-id}o)s'
 _text = "%(asctime)s %(levelname)s [%(process)d] %(name)s: %(message)s"
 _formatter: dict[str, Any] = {"format": _text}
 if _settings.log_format == "json":
-    # The same JSON lines as the app's own logs (flaskyard.logging).
+    # The same JSON lines as the app's own logs (flaskyard.logs).
     _formatter = {
         "()": "pythonjsonlogger.json.JsonFormatter",
         "fmt": "%(asctime)s %(levelname)s %(name)s %(process)d %(message)s",

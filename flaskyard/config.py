@@ -18,6 +18,8 @@ MODES: tuple[str, ...] = ("development", "production", "testing")
 DOCKER_SECRET_PREFIX = "DOCKER-SECRET->"  # noqa: S105 - a marker, not a secret
 DEFAULT_SECRETS_DIR = "/run/secrets"
 MIN_SECRET_BYTES = 32
+#: Room for multipart framing around the largest allowed upload.
+UPLOAD_OVERHEAD_BYTES = 1024 * 1024
 
 #: Old names still accepted; the first one of each tuple that is set wins.
 ALIASES: dict[str, tuple[str, ...]] = {
@@ -28,26 +30,9 @@ ALIASES: dict[str, tuple[str, ...]] = {
 
 #: Values people paste from examples; production refuses them.
 PLACEHOLDER_SECRETS = frozenset(
-    {
-        "changeme",
-        "change-me",
-        "change_me",
-        "changethis",
-        "change-this",
-        "secret",
-        "secret-key",
-        "secretkey",
-        "your-secret-key",
-        "super-secret",
-        "supersecret",
-        "dev",
-        "development",
-        "test",
-        "password",
-        "please-change-me",
-        "replace-me",
-        "xxx",
-    }
+    "changeme change-me change_me changethis change-this secret secret-key secretkey "
+    "your-secret-key super-secret supersecret dev development test password please-change-me "
+    "replace-me xxx".split()
 )
 _PLACEHOLDER_WORDS = re.compile(r"change[-_ ]?(me|this)|replace[-_ ]?me|placeholder|example", re.I)
 _SECRET_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
@@ -159,6 +144,53 @@ class Settings(BaseSettings):
         if self.LOG_FORMAT:
             return self.LOG_FORMAT
         return "json" if self.APP_ENV == "production" else "text"
+
+    @property
+    def production(self) -> bool:
+        """Whether this is a production deployment (HSTS, secure cookies, strict secrets)."""
+        return self.APP_ENV == "production"
+
+    @property
+    def testing(self) -> bool:
+        """Whether the test suite runs (cheap password hashing, Flask's TESTING)."""
+        return self.APP_ENV == "testing"
+
+    @property
+    def token_store(self) -> str:
+        """Where revoked tokens live: ``TOKEN_BLOCKLIST``, else Redis when there is one."""
+        return self.TOKEN_BLOCKLIST or ("redis" if self.REDIS_URL else "database")
+
+    @property
+    def inline_queues(self) -> frozenset[str]:
+        """The queues whose jobs run inside the worker process (no fork per job)."""
+        return frozenset(n.strip() for n in self.WORKER_INLINE_QUEUES.split(",") if n.strip())
+
+    @property
+    def cors_origins(self) -> list[str]:
+        """The origins allowed to call the API from a browser (none by default)."""
+        return [origin.strip() for origin in self.CORS_ORIGINS.split(",") if origin.strip()]
+
+    @property
+    def max_content_length(self) -> int:
+        """The largest request body: the largest upload plus its multipart framing."""
+        return self.MAX_UPLOAD_BYTES + UPLOAD_OVERHEAD_BYTES
+
+    @property
+    def instance_dir(self) -> Path:
+        """The instance folder; the app factory resolves it into ``INSTANCE_DIR``."""
+        if self.INSTANCE_DIR is None:
+            raise ConfigError("INSTANCE_DIR is resolved by the app factory; build an app first.")
+        return self.INSTANCE_DIR
+
+    @property
+    def database_uri(self) -> str:
+        """``DATABASE_URL``, else a SQLite file in the instance folder."""
+        return self.DATABASE_URL or f"sqlite:///{self.instance_dir / 'flaskyard.db'}"
+
+    @property
+    def upload_dir(self) -> Path:
+        """Where uploaded files are stored: ``UPLOAD_DIR``, else ``uploads`` in the instance."""
+        return self.UPLOAD_DIR or self.instance_dir / "uploads"
 
     @classmethod
     def settings_customise_sources(

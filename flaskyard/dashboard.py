@@ -1,119 +1,16 @@
-"""rq-dashboard at ``/admin/rq/``, behind the app's own admin role.
+"""The ``dashboard`` process role: rq-dashboard at ``/admin/rq/`` in a process of its own.
 
-A request gets in with an admin's Bearer token, or with the short session cookie that
-``POST /api/v1/auth/dashboard-session`` gives an admin so a browser can open the pages.
+It serves the base app only (health probes, token checks, the dashboard and its session
+cookie), without the API's domains, the single-page app or the CLI.
 """
 
 from __future__ import annotations
 
-import uuid
-from datetime import UTC, datetime, timedelta
-from typing import Any
+from apiflask import APIFlask
 
-import rq_dashboard
-from apiflask import APIBlueprint, APIFlask, abort
-from flask import Flask, Request, Response, make_response, request, session
-from flask.sessions import SecureCookieSession, SecureCookieSessionInterface, SessionMixin
-from flask_jwt_extended import get_current_user, verify_jwt_in_request
-
-from flaskyard.auth.tokens import admin_required, current_user
-from flaskyard.extensions import db
-from flaskyard.users.models import User
-
-URL_PREFIX = "/admin/rq"
-SESSION_KEY = "dashboard_user"
-SESSION_LIFETIME = timedelta(hours=1)
-
-session_bp = APIBlueprint("dashboard_session", __name__, url_prefix="/api/v1/auth", tag="Auth")
+from flaskyard.app import build_base, load_or_exit
 
 
-@session_bp.post("/dashboard-session")
-@session_bp.doc(
-    summary="Open the job dashboard in this browser (admins)",
-    description="Sets a one-hour HttpOnly session cookie accepted only under /admin/rq/.",
-    security="BearerAuth",
-    responses=[204, 401, 403],
-)
-@admin_required
-def open_session() -> Any:
-    """Give this browser an admin session for the dashboard."""
-    session.clear()
-    session[SESSION_KEY] = str(current_user().id)
-    session.permanent = True
-    return make_response("", 204)
-
-
-def _session_user() -> User | None:
-    raw = session.get(SESSION_KEY)
-    if not raw:
-        return None
-    try:
-        return db.session.get(User, uuid.UUID(str(raw)))
-    except ValueError:
-        return None
-
-
-def _require_admin() -> None:
-    if request.headers.get("Authorization"):
-        verify_jwt_in_request(locations=["headers"])
-        user: User | None = get_current_user()
-    else:
-        user = _session_user()
-    if user is None or not user.active:
-        abort(401, detail="Sign in as an admin to see the job dashboard.")
-    if not user.has_role("admin"):
-        abort(403, detail="The job dashboard is for admins.")
-
-
-class DashboardSessionInterface(SecureCookieSessionInterface):
-    """Cookie sessions only where the dashboard needs one; the token API never pays for them.
-
-    Opening a signed cookie session costs about 0.15 ms a request (bench/), and nothing
-    outside the dashboard reads ``session``.
-    """
-
-    paths = (URL_PREFIX + "/", "/api/v1/auth/dashboard-session")
-
-    def open_session(self, app: Flask, request: Request) -> SecureCookieSession | None:
-        if not request.path.startswith(self.paths):
-            return self.null_session_class()
-        return super().open_session(app, request)
-
-    def save_session(self, app: Flask, session: SessionMixin, response: Response) -> None:
-        if isinstance(session, self.null_session_class):
-            return
-        super().save_session(app, session, response)
-
-    def get_cookie_samesite(self, app: Flask) -> str:
-        return "Strict"
-
-    def get_cookie_httponly(self, app: Flask) -> bool:
-        return True
-
-    def get_cookie_secure(self, app: Flask) -> bool:
-        return bool(app.config["APP_ENV"] == "production")
-
-    def get_expiration_time(self, app: Flask, session: SessionMixin) -> datetime | None:
-        return datetime.now(UTC) + SESSION_LIFETIME if session.permanent else None
-
-
-def init_app(app: APIFlask) -> None:
-    """Mount the dashboard (when Redis is configured) and the session endpoint."""
-    app.session_interface = DashboardSessionInterface()
-    app.register_blueprint(session_bp)
-    if not app.config.get("REDIS_URL"):
-        return
-    app.config["RQ_DASHBOARD_REDIS_URL"] = app.config["REDIS_URL"]
-    rq_dashboard.web.setup_rq_connection(app)
-    rq_dashboard.blueprint.enable_openapi = False  # a plain Flask blueprint: not our API
-    guards = rq_dashboard.blueprint.before_request_funcs.get(None, [])
-    if _require_admin not in guards:  # the blueprint is module-global; guard it once
-        rq_dashboard.blueprint.before_request(_require_admin)
-    app.register_blueprint(rq_dashboard.blueprint, url_prefix=URL_PREFIX)
-
-
-def create_dashboard_app() -> Flask:
-    """The app for the ``dashboard`` process role: same code, same checks, own process."""
-    from flaskyard import create_app
-
-    return create_app()
+def create_dashboard_app() -> APIFlask:
+    """The WSGI app of the ``dashboard`` role (``flaskyard.dashboard:create_dashboard_app``)."""
+    return build_base(load_or_exit())

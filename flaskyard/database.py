@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import os
 import weakref
-from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Generic, TypeVar
+from typing import Any
 
 import sqlalchemy as sa
 import sqlalchemy.orm as so
@@ -22,19 +21,8 @@ NAMING_CONVENTION = {
 }
 
 
-T = TypeVar("T")
 #: What services accept: a Session or Flask-SQLAlchemy's scoped ``db.session``.
 DbSession = so.Session | so.scoped_session[Any]
-
-
-@dataclass(frozen=True, slots=True)
-class Page(Generic[T]):
-    """One page of results and the total count."""
-
-    items: list[T]
-    page: int
-    per_page: int
-    total: int
 
 
 def utcnow() -> datetime:

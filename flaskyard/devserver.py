@@ -11,6 +11,8 @@ import sys
 import time
 from pathlib import Path
 
+from flaskyard.boot.roles import flask_command
+
 WEB_HOST = "127.0.0.1"
 WEB_PORT = 5000
 STOP_TIMEOUT_SECONDS = 10
@@ -45,10 +47,6 @@ def _wait_for_port(port: int, timeout: float) -> bool:
                 return True
         time.sleep(0.05)
     return False
-
-
-def _flask(*args: str) -> list[str]:
-    return [sys.executable, "-m", "flask", "--app", "flaskyard", *args]
 
 
 def _stop(processes: list[subprocess.Popen[bytes]]) -> None:
@@ -97,10 +95,12 @@ def main() -> int:
                 return 1
             env["REDIS_URL"] = f"redis://127.0.0.1:{port}/0"
         for step in (("db", "upgrade"), ("seed",), ("translate", "compile")):
-            if subprocess.run(_flask(*step), env=env, check=False).returncode != 0:  # noqa: S603
+            if subprocess.run(flask_command(*step), env=env, check=False).returncode != 0:  # noqa: S603
                 return 1
-        processes["worker"] = subprocess.Popen(_flask("worker"), env=env)  # noqa: S603
-        web = _flask("run", "--host", WEB_HOST, "--port", str(WEB_PORT), "--debug", "--no-reload")
+        processes["worker"] = subprocess.Popen(flask_command("worker"), env=env)  # noqa: S603
+        web = flask_command(
+            "run", "--host", WEB_HOST, "--port", str(WEB_PORT), "--debug", "--no-reload"
+        )
         processes["web"] = subprocess.Popen(web, env=env)  # noqa: S603
         database = env.get("DATABASE_URL") or instance / "flaskyard.db"
         if _wait_for_port(WEB_PORT, 15):

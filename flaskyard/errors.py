@@ -1,4 +1,4 @@
-"""Every error as ``application/problem+json`` (RFC 9457)."""
+"""Every HTTP error as ``application/problem+json`` (RFC 9457), wired into the app."""
 
 from __future__ import annotations
 
@@ -8,93 +8,17 @@ from http import HTTPStatus
 from typing import Any
 
 from apiflask import APIFlask, HTTPError
-from flask import Response, current_app, json
+from flask import Response, current_app
 from redis.exceptions import RedisError
 from werkzeug.exceptions import HTTPException
 
-PROBLEM_MIMETYPE = "application/problem+json"
-#: The error body every endpoint returns, for the OpenAPI document.
-PROBLEM_SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "description": "RFC 9457 problem details, served as application/problem+json.",
-    "properties": {
-        "type": {"type": "string"},
-        "title": {"type": "string"},
-        "status": {"type": "integer"},
-        "detail": {"type": "string"},
-    },
-    "required": ["type", "title", "status", "detail"],
-}
-VALIDATION_PROBLEM_SCHEMA: dict[str, Any] = {
-    **PROBLEM_SCHEMA,
-    "properties": {
-        **PROBLEM_SCHEMA["properties"],
-        "errors": {
-            "type": "array",
-            "items": {
-                "type": "object",
-                "properties": {
-                    "in": {"type": "string"},
-                    "field": {"type": "string"},
-                    "message": {"type": "string"},
-                },
-            },
-        },
-    },
-}
-VALIDATION_TYPE = "/problems/validation-error"
-
-
-def _flatten(detail: Mapping[str, Any]) -> list[dict[str, str]]:
-    """Turn ``{"json": {"title": ["msg"]}}`` into ``[{"in", "field", "message"}]``."""
-    errors: list[dict[str, str]] = []
-
-    def walk(location: str, prefix: str, node: Any) -> None:
-        if isinstance(node, Mapping):
-            for key, value in node.items():
-                walk(location, f"{prefix}.{key}" if prefix else str(key), value)
-        elif isinstance(node, list | tuple):
-            for item in node:
-                walk(location, prefix, item)
-        else:
-            errors.append({"in": location, "field": prefix, "message": str(node)})
-
-    for location, fields in detail.items():
-        walk(str(location), "", fields)
-    return errors
-
-
-def problem(
-    status: int,
-    detail: str | None = None,
-    *,
-    title: str | None = None,
-    type_: str = "about:blank",
-    headers: Any = None,
-    **extra: Any,
-) -> Response:
-    """Build a problem+json response; the one place every error body is shaped."""
-    phrase = HTTPStatus(status).phrase if status in HTTPStatus._value2member_map_ else "Error"
-    body: dict[str, Any] = {"type": type_, "title": title or phrase, "status": status}
-    body["detail"] = detail or phrase
-    body.update(extra)
-    response = Response(json.dumps(body), status=status, mimetype=PROBLEM_MIMETYPE)
-    if headers:
-        response.headers.extend(headers)
-    return response
+from flaskyard.core.problems import PROBLEM_MIMETYPE, problem, validation_problem
 
 
 def _handle(error: HTTPError) -> Response:
     status = error.status_code
     if status == 422 and isinstance(error.detail, Mapping) and error.detail:
-        return problem(
-            422,
-            "The request has invalid fields.",
-            title="Validation error",
-            type_=VALIDATION_TYPE,
-            errors=_flatten(error.detail),
-            headers=error.headers,
-        )
+        return validation_problem(error.detail, headers=error.headers)
     detail = error.detail if isinstance(error.detail, str) and error.detail else None
     if detail is None and error.message and error.message != HTTPStatus(status).phrase:
         detail = error.message

@@ -11,9 +11,9 @@ from apiflask import APIBlueprint
 from flask import current_app
 from redis import Redis
 
-from flaskyard.errors import problem
+from flaskyard.broker import get_redis
+from flaskyard.core.problems import problem
 from flaskyard.extensions import db
-from flaskyard.queue import get_redis
 
 bp = APIBlueprint("health", __name__, tag="Health")
 CHECK_TIMEOUT_SECONDS = 1.0

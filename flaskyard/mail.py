@@ -1,4 +1,7 @@
-"""Outgoing mail: one function for every message; logged instead of sent without MAIL_SERVER."""
+"""Outgoing mail: one function for every message, sent by a job on the ``high`` queue.
+
+Without ``MAIL_SERVER`` the message is logged instead of sent.
+"""
 
 from __future__ import annotations
 
@@ -6,50 +9,51 @@ import logging
 import smtplib
 from email.message import EmailMessage
 
-from flask import current_app
+from redis.exceptions import RedisError
+from rq import Retry
+
+from flaskyard.broker import get_queue
+from flaskyard.settings import current_settings
 
 log = logging.getLogger(__name__)
 SMTP_TIMEOUT_SECONDS = 10
+RETRY_INTERVALS = [10, 60, 300]
 
 
 def deliver(to: str, subject: str, body: str) -> None:
-    """Send one plain-text message now (or log it when no MAIL_SERVER is configured)."""
-    config = current_app.config
+    """Send one plain-text message now (the job ``send_mail`` queues)."""
+    settings = current_settings()
     message = EmailMessage()
-    message["From"] = config["MAIL_DEFAULT_SENDER"]
+    message["From"] = settings.MAIL_DEFAULT_SENDER
     message["To"] = to
     message["Subject"] = subject
     message.set_content(body)
-    if not config.get("MAIL_SERVER"):
+    if not settings.MAIL_SERVER:
         log.info("mail not sent (no MAIL_SERVER): to=%s subject=%s\n%s", to, subject, body)
         return
     with smtplib.SMTP(
-        config["MAIL_SERVER"], config["MAIL_PORT"], timeout=SMTP_TIMEOUT_SECONDS
+        settings.MAIL_SERVER, settings.MAIL_PORT, timeout=SMTP_TIMEOUT_SECONDS
     ) as smtp:
-        if config["MAIL_USE_TLS"]:
+        if settings.MAIL_USE_TLS:
             smtp.starttls()
-        if config.get("MAIL_USERNAME"):
-            smtp.login(config["MAIL_USERNAME"], config.get("MAIL_PASSWORD") or "")
+        if settings.MAIL_USERNAME:
+            password = settings.MAIL_PASSWORD
+            smtp.login(settings.MAIL_USERNAME, password.get_secret_value() if password else "")
         smtp.send_message(message)
 
 
 def send_mail(to: str, subject: str, body: str) -> None:
     """Send a message through the ``high`` queue (inline when there is no queue)."""
-    from redis.exceptions import RedisError
-    from rq import Retry
-
-    from flaskyard.queue import get_queue
-
     try:
         get_queue("high").enqueue(
-            "flaskyard.jobs.tasks.send_email",
+            deliver,
             to,
             subject,
             body,
             job_timeout=60,
-            retry=Retry(max=3, interval=[10, 60, 300]),
+            retry=Retry(max=3, interval=RETRY_INTERVALS),
             result_ttl=3600,
-            failure_ttl=current_app.config["JOB_FAILURE_TTL"],
+            failure_ttl=current_settings().JOB_FAILURE_TTL,
         )
     except (RuntimeError, RedisError):
         log.warning("mail queue unavailable; sending inline", exc_info=True)

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from apiflask import abort
 from flask import Flask, Response, request, send_from_directory
 from flask_cors import CORS
 from flask_talisman import Talisman
 from swagger_ui_bundle import swagger_ui_path
+
+from flaskyard.settings import get_settings
 
 talisman = Talisman()
 
@@ -47,8 +50,6 @@ def _path_csp(response: Response) -> Response:
 
 def _docs_asset(filename: str) -> Response:
     if filename not in DOCS_ASSETS:
-        from apiflask import abort
-
         abort(404)
     return send_from_directory(Path(swagger_ui_path), filename, max_age=86400)
 
@@ -56,7 +57,8 @@ def _docs_asset(filename: str) -> Response:
 def init_app(app: Flask) -> None:
     """Apply the headers; HSTS only in production (it would pin HTTPS on a laptop's localhost)."""
     app.after_request(_path_csp)  # registered first, so it runs after Talisman's hook
-    production = app.config["APP_ENV"] == "production"
+    settings = get_settings(app)
+    production = settings.production
     talisman.init_app(
         app,
         force_https=False,  # TLS ends at the proxy; redirects there, not here
@@ -74,6 +76,9 @@ def init_app(app: Flask) -> None:
         SWAGGER_UI_BUNDLE_JS="/api/docs/assets/swagger-ui-bundle.js",
         SWAGGER_UI_STANDALONE_PRESET_JS="/api/docs/assets/swagger-ui-standalone-preset.js",
     )
-    origins = [o.strip() for o in app.config.get("CORS_ORIGINS", "").split(",") if o.strip()]
-    if origins:
-        CORS(app, resources={r"/api/*": {"origins": origins}}, expose_headers=["Location"])
+    if settings.cors_origins:
+        CORS(
+            app,
+            resources={r"/api/*": {"origins": settings.cors_origins}},
+            expose_headers=["Location"],
+        )

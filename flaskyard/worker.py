@@ -4,12 +4,16 @@ Short trusted queues (``high``, ``default``) run jobs in the worker process itse
 skips RQ's fork per job; ``low`` (exports, imports, thumbnails: long or parsing untrusted
 files) still forks a work horse per job for crash isolation. Inline jobs keep heartbeating
 from a side thread, so a worker killed mid-job is noticed as quickly as a forking one.
+
+The worker is also where job rows catch up with what RQ decided on its own (a killed work
+horse, an abandoned job): after each forked job and in every maintenance pass.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+import uuid
 from collections.abc import Sequence
 
 from flask import Flask
@@ -17,8 +21,11 @@ from rq import Queue, Worker
 from rq.job import Job
 from rq.worker import WorkerStatus
 
+from flaskyard.broker import QUEUE_NAMES, get_redis
 from flaskyard.extensions import db
-from flaskyard.queue import QUEUE_NAMES, get_redis
+from flaskyard.jobs import services as jobs
+from flaskyard.jobs.models import Job as JobRow
+from flaskyard.settings import get_settings
 
 log = logging.getLogger("flaskyard.worker")
 
@@ -33,6 +40,8 @@ class FlaskyardWorker(Worker):
     def execute_job(self, job: Job, queue: Queue) -> None:
         if queue.name not in self.inline_queues:
             super().execute_job(job, queue)
+            # The horse may have died without writing its end; RQ has recorded it by now.
+            self._reconcile(job.id)
             return
         self.prepare_execution(job)
         done = threading.Event()
@@ -53,6 +62,34 @@ class FlaskyardWorker(Worker):
             except Exception:  # a missed beat is survivable; a dead thread is not
                 log.warning("heartbeat for job %s failed", job.id, exc_info=True)
 
+    def run_maintenance_tasks(self) -> None:
+        super().run_maintenance_tasks()  # type: ignore[no-untyped-call]
+        # Registry cleanup just failed any abandoned jobs in RQ; bring their rows along.
+        try:
+            changed = jobs.reconcile_stale(session=db.session)
+            db.session.commit()
+        except Exception:  # the worker must outlive a database hiccup; the next pass retries
+            db.session.rollback()
+            log.warning("reconciling job rows failed", exc_info=True)
+            return
+        finally:
+            db.session.remove()
+        if changed:
+            log.info("reconciled %d job rows with RQ", changed)
+
+    def _reconcile(self, rq_job_id: str) -> None:
+        try:
+            row = db.session.get(JobRow, uuid.UUID(rq_job_id))
+            if row is not None and jobs.reconcile(session=db.session, row=row):
+                db.session.commit()
+        except ValueError:
+            pass  # not one of our jobs (its id is no UUID)
+        except Exception:  # the maintenance pass retries; the worker goes on
+            db.session.rollback()
+            log.warning("reconciling job %s failed", rq_job_id, exc_info=True)
+        finally:
+            db.session.remove()
+
     def get_heartbeat_ttl(self, job: Job) -> int:
         # RQ adds 60 s; ours beats every job_monitoring_interval, so a short grace suffices.
         return int(self.job_monitoring_interval) + self.heartbeat_grace
@@ -64,17 +101,17 @@ def run_worker(app: Flask, queues: Sequence[str] = QUEUE_NAMES, *, burst: bool =
         connection = get_redis()
         if connection is None:
             raise RuntimeError("REDIS_URL is not set, so the worker has no queue to work.")
-        config = app.config
+        settings = get_settings(app)
         worker = FlaskyardWorker(
             [Queue(name, connection=connection) for name in queues],
             connection=connection,
-            job_monitoring_interval=config["WORKER_MONITOR_INTERVAL"],
-            maintenance_interval=config["WORKER_MAINTENANCE_INTERVAL"],
+            job_monitoring_interval=settings.WORKER_MONITOR_INTERVAL,
+            maintenance_interval=settings.WORKER_MAINTENANCE_INTERVAL,
             # An idle worker blocks in BLPOP for worker_ttl - 15 s between maintenance runs;
             # this keeps abandoned-job cleanup on schedule even when no job arrives.
-            worker_ttl=config["WORKER_MAINTENANCE_INTERVAL"] + 15,
+            worker_ttl=settings.WORKER_MAINTENANCE_INTERVAL + 15,
         )
-        worker.inline_queues = frozenset(config["WORKER_INLINE_QUEUES"])
+        worker.inline_queues = settings.inline_queues
         log.info(
             "worker %s on %s (in-process: %s)",
             worker.name,
@@ -86,20 +123,9 @@ def run_worker(app: Flask, queues: Sequence[str] = QUEUE_NAMES, *, burst: bool =
         return bool(
             worker.work(
                 burst=burst,
-                logging_level=config["LOG_LEVEL"],
+                logging_level=settings.LOG_LEVEL,
                 # RQ's per-queue locks let one scheduler act at a time, so every worker may
                 # offer to be it; turn it off where the scheduler role runs on its own.
-                with_scheduler=config["WORKER_WITH_SCHEDULER"],
+                with_scheduler=settings.WORKER_WITH_SCHEDULER,
             )
         )
-
-
-def main() -> None:
-    """``python -m flaskyard.worker``: work every queue."""
-    from flaskyard import create_app
-
-    run_worker(create_app())
-
-
-if __name__ == "__main__":
-    main()

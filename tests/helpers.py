@@ -9,8 +9,8 @@ from typing import Any
 from apiflask import APIFlask
 
 from flaskyard import create_app
+from flaskyard.broker import EXTENSION_KEY as REDIS_KEY
 from flaskyard.extensions import db
-from flaskyard.queue import EXTENSION_KEY as REDIS_KEY
 
 
 @contextmanager

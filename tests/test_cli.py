@@ -13,9 +13,10 @@ from flask.testing import FlaskCliRunner
 from flask_sqlalchemy import SQLAlchemy
 
 from flaskyard import MIGRATIONS_DIR
-from flaskyard.cli import DEMO_AUTHOR, DEMO_POSTS
+from flaskyard.cli.data import DEMO_AUTHOR, DEMO_POSTS
 from flaskyard.extensions import db as extension_db
 from flaskyard.posts.models import Post
+from flaskyard.settings import get_settings
 from flaskyard.users.models import Role, User
 from flaskyard.users.passwords import verify_password
 from flaskyard.users.services import find_user
@@ -83,7 +84,7 @@ def test_seed_in_development_adds_demo_posts_once(
     app_config: dict[str, Any], db: SQLAlchemy
 ) -> None:
     with built_app({**app_config, "APP_ENV": "development"}, "testing") as dev:
-        assert dev.config["APP_ENV"] == "development"
+        assert get_settings(dev).APP_ENV == "development"
         first = _invoke(dev, "seed")
         second = _invoke(dev, "seed")
     assert first.exit_code == 0, first.output
@@ -236,7 +237,7 @@ def test_reset_db_refuses_production_without_force(
 ) -> None:
     make_user("alice")
     with built_app({**app_config, "APP_ENV": "production"}, "production") as production:
-        assert production.config["APP_ENV"] == "production"
+        assert get_settings(production).APP_ENV == "production"
         result = _invoke(production, "reset-db", "--yes")
     assert result.exit_code != 0
     assert "Refusing to reset a production database without --force." in result.output

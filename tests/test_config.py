@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from flaskyard.config import ConfigError, Settings, load_settings
+from flaskyard.settings import get_settings
 from tests.helpers import built_app
 
 
@@ -364,10 +365,10 @@ def test_app_defaults_without_redis(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     with built_app(config, "development") as application:
         instance = Path(application.instance_path)
         assert application.config["SQLALCHEMY_DATABASE_URI"] == f"sqlite:///{instance}/flaskyard.db"
-        assert application.config["TOKEN_BLOCKLIST"] == "database"
-        assert application.config["UPLOAD_DIR"] == str(instance / "uploads")
-        assert application.config["MAX_UPLOAD_BYTES"] == 10_485_760
-        assert application.config["MAX_CONTENT_LENGTH"] > application.config["MAX_UPLOAD_BYTES"]
+        assert get_settings(application).token_store == "database"
+        assert str(get_settings(application).upload_dir) == str(instance / "uploads")
+        assert get_settings(application).MAX_UPLOAD_BYTES == 10_485_760
+        assert application.config["MAX_CONTENT_LENGTH"] > get_settings(application).MAX_UPLOAD_BYTES
 
 
 def test_token_blocklist_defaults_to_redis_with_redis(tmp_path: Path) -> None:
@@ -378,4 +379,4 @@ def test_token_blocklist_defaults_to_redis_with_redis(tmp_path: Path) -> None:
         "LOG_LEVEL": "WARNING",
     }
     with built_app(config) as application:
-        assert application.config["TOKEN_BLOCKLIST"] == "redis"
+        assert get_settings(application).token_store == "redis"

@@ -13,6 +13,8 @@ import pytest
 from apiflask import APIFlask
 from flask.testing import FlaskClient
 
+from flaskyard.settings import get_settings
+
 HEX32 = re.compile(r"^[0-9a-f]{32}$")
 
 
@@ -73,7 +75,7 @@ def test_request_id_on_error_responses(client: FlaskClient) -> None:
 def test_one_text_line_per_request(
     log_app: APIFlask, log_stream: io.StringIO, client: FlaskClient
 ) -> None:
-    assert log_app.config["LOG_FORMAT"] == "text"
+    assert get_settings(log_app).log_format == "text"
     client.get("/healthz", headers={"X-Request-ID": "req-42"})
     lines = _request_lines(log_stream)
     assert len(lines) == 1

@@ -19,6 +19,7 @@ from redis.exceptions import RedisError
 
 from flaskyard.auth.models import RevokedToken
 from flaskyard.database import utcnow
+from flaskyard.settings import get_settings
 
 EXTENSION_KEY = "flaskyard.revocation"
 REDIS_PREFIX = "flaskyard:revoked:"
@@ -156,7 +157,7 @@ class DatabaseStore:
 
 def make_store(app: Flask, engine: sa.Engine, redis: Redis | None) -> RevocationStore:
     """The store that ``TOKEN_BLOCKLIST`` names."""
-    kind = app.config["TOKEN_BLOCKLIST"]
+    kind = get_settings(app).token_store
     if kind == "redis":
         if redis is None:
             raise RuntimeError("TOKEN_BLOCKLIST=redis needs REDIS_URL.")

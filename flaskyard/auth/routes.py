@@ -17,7 +17,9 @@ from flask_jwt_extended import (
 from flaskyard.auth import services, tokens
 from flaskyard.auth.schemas import EmailIn, LoginIn, LogoutIn, ResetConfirmIn, TokenIn, TokenPairOut
 from flaskyard.auth.throttle import account_key, account_limit, failed_login, ip_limit, limiter
+from flaskyard.core.auth import auth_required, current_user
 from flaskyard.extensions import db
+from flaskyard.users.models import User
 from flaskyard.users.schemas import UserCreateIn, UserOut
 from flaskyard.users.services import UserExistsError, create_user
 
@@ -85,10 +87,10 @@ def login(data: dict[str, Any]) -> Any:
     security="BearerAuth",
     responses=[401],
 )
-@tokens.auth_required(refresh=True)
+@auth_required(refresh=True)
 def refresh() -> Any:
     """Rotate: a used refresh token presented again revokes every token of that login."""
-    pair = tokens.rotate(get_jwt(), tokens.current_user())
+    pair = tokens.rotate(get_jwt(), current_user())
     if pair is None:
         abort(
             401, detail="This refresh token was already used; every token of this login is revoked."
@@ -99,12 +101,12 @@ def refresh() -> Any:
 @bp.post("/logout")
 @bp.input(LogoutIn, arg_name="data")
 @bp.doc(summary="Sign out this login", security="BearerAuth", responses=[204, 401])
-@tokens.auth_required()
+@auth_required()
 def logout(data: dict[str, Any]) -> Any:
     """Revoke the access token and every refresh token of the same login, on every worker."""
     tokens.revoke_family(get_jwt())
     if data.get("refresh_token"):
-        tokens.revoke_token(data["refresh_token"], expected_identity=str(tokens.current_user().id))
+        tokens.revoke_token(data["refresh_token"], expected_identity=str(current_user().id))
     response = make_response("", 204)
     unset_jwt_cookies(response)
     return response
@@ -137,12 +139,13 @@ def password_reset_confirm(data: dict[str, str]) -> Any:
 
 @bp.post("/verify-email")
 @bp.doc(summary="Mail a new verification link", security="BearerAuth", responses=[202])
-@tokens.auth_required()
-@limiter.limit("5 per hour", key_func=lambda: f"{account_key()}:verify:{tokens.current_user().id}")
+@auth_required()
+@limiter.limit("5 per hour", key_func=lambda: f"{account_key()}:verify:{current_user().id}")
 def verify_email_resend() -> Any:
     """Send the verification mail again (no-op when already verified)."""
-    user = tokens.current_user()
-    if not user.email_verified:
+    # The loaded User of this request, from the session's identity map (no query).
+    user = db.session.get(User, current_user().id)
+    if user is not None and not user.email_verified:
         services.send_verification(user)
     return {"status": "accepted"}, 202
 

@@ -12,6 +12,7 @@ from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 
 from flaskyard.database import DbSession
 from flaskyard.mail import send_mail
+from flaskyard.settings import current_settings
 from flaskyard.users.models import User
 from flaskyard.users.passwords import hash_password, verify_password
 from flaskyard.users.schemas import PASSWORD_MAX, PASSWORD_MIN
@@ -58,7 +59,7 @@ def authenticate(*, session: DbSession, login: str, password: str) -> User | Non
 
 
 def _link(path: str, token: str) -> str:
-    base = current_app.config["PUBLIC_URL"].rstrip("/")
+    base = current_settings().PUBLIC_URL.rstrip("/")
     return f"{base}{path}?token={token}"
 
 

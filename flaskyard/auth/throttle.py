@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from flask import Flask, Response, current_app, request
+from flask import Flask, Response, request
 from flask_limiter import Limiter
 
 from flaskyard.extensions import db
+from flaskyard.settings import current_settings, get_settings
 from flaskyard.users.models import normalize_key
 from flaskyard.users.services import find_user
 
@@ -13,7 +14,7 @@ from flaskyard.users.services import find_user
 def _prefix() -> str:
     # Flask-Limiter keeps the first app's key prefix for good, so each app's prefix is put
     # into the keys themselves instead.
-    return str(current_app.config["RATELIMIT_KEY_PREFIX"])
+    return current_settings().RATELIMIT_KEY_PREFIX
 
 
 def ip_key() -> str:
@@ -45,16 +46,18 @@ def failed_login(response: Response) -> bool:
 
 
 def account_limit() -> str:
-    return str(current_app.config["LOGIN_RATE_LIMIT_ACCOUNT"])
+    """The per-account sign-in limit (``LOGIN_RATE_LIMIT_ACCOUNT``)."""
+    return current_settings().LOGIN_RATE_LIMIT_ACCOUNT
 
 
 def ip_limit() -> str:
-    return str(current_app.config["LOGIN_RATE_LIMIT_IP"])
+    """The per-address limit on sign-in and sign-up (``LOGIN_RATE_LIMIT_IP``)."""
+    return current_settings().LOGIN_RATE_LIMIT_IP
 
 
 def init_app(app: Flask) -> None:
     """Bind the limiter to Redis (or memory without Redis)."""
-    app.config.setdefault("RATELIMIT_STORAGE_URI", app.config.get("REDIS_URL") or "memory://")
+    app.config.setdefault("RATELIMIT_STORAGE_URI", get_settings(app).REDIS_URL or "memory://")
     app.config.setdefault("RATELIMIT_STRATEGY", "moving-window")
     app.config.setdefault("RATELIMIT_HEADERS_ENABLED", True)
     limiter.init_app(app)

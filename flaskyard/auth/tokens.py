@@ -1,33 +1,28 @@
-"""Token issue and checks: claims, login families, rotation, and who the caller is."""
+"""Token issue and checks: claims, login families, rotation, and loading the caller's user."""
 
 from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Callable
-from datetime import timedelta
-from functools import wraps
-from typing import Any, ParamSpec, TypeVar
+from typing import Any
 
 import sqlalchemy.orm as so
 from apiflask import APIFlask
-from flask import Response, current_app
+from flask import Response
 from flask_jwt_extended import (
     JWTManager,
     create_access_token,
     create_refresh_token,
     decode_token,
-    jwt_required,
 )
-from flask_jwt_extended import current_user as _current_user
+from flask_jwt_extended.config import config as jwt_config
 
 from flaskyard.auth.revocation import StoreUnavailable, get_store
-from flaskyard.errors import problem
+from flaskyard.core.auth import Principal
+from flaskyard.core.problems import problem
 from flaskyard.extensions import db
+from flaskyard.settings import current_settings
 from flaskyard.users.models import User
-
-P = ParamSpec("P")
-R = TypeVar("R")
 
 FAMILY_CLAIM = "fam"
 VERSION_CLAIM = "ver"
@@ -50,28 +45,27 @@ def _seconds_left(claims: dict[str, Any]) -> int:
     return max(1, int(claims["exp"] - time.time()) + 1)
 
 
-def issue_pair(user: User, family: str | None = None) -> dict[str, Any]:
+def issue_pair(user: Principal, family: str | None = None) -> dict[str, Any]:
     """A new access and refresh token for ``user`` in login ``family`` (new login if None)."""
     claims = {FAMILY_CLAIM: family or uuid.uuid4().hex, VERSION_CLAIM: user.token_version}
     identity = str(user.id)
     access = create_access_token(identity=identity, additional_claims=claims)
     refresh = create_refresh_token(identity=identity, additional_claims=claims)
-    expires: timedelta = current_app.config["JWT_ACCESS_TOKEN_EXPIRES"]
     return {
         "access_token": access,
         "refresh_token": refresh,
         "token_type": "Bearer",
-        "expires_in": int(expires.total_seconds()),
+        "expires_in": current_settings().JWT_ACCESS_TOKEN_EXPIRES,
     }
 
 
 def revoke_family(claims: dict[str, Any]) -> None:
     """Kill every token of the login that ``claims`` belongs to, on every worker."""
-    ttl = int(current_app.config["JWT_REFRESH_TOKEN_EXPIRES"].total_seconds())
+    ttl = current_settings().JWT_REFRESH_TOKEN_EXPIRES
     get_store().revoke(FAMILY_PREFIX + claims[FAMILY_CLAIM], ttl)
 
 
-def rotate(claims: dict[str, Any], user: User) -> dict[str, Any] | None:
+def rotate(claims: dict[str, Any], user: Principal) -> dict[str, Any] | None:
     """Spend the refresh token ``claims`` once; None (and the family revoked) on reuse."""
     if not get_store().revoke_if_new(USED_PREFIX + claims["jti"], _seconds_left(claims)):
         revoke_family(claims)
@@ -89,38 +83,6 @@ def revoke_token(encoded: str, *, expected_identity: str) -> bool:
         return False
     get_store().revoke(claims["jti"], _seconds_left(claims))
     return True
-
-
-def current_user() -> User:
-    """The signed-in user of this request (after ``auth_required``)."""
-    user: User = _current_user._get_current_object()
-    return user
-
-
-def auth_required(
-    *, refresh: bool = False, optional: bool = False
-) -> Callable[[Callable[P, R]], Callable[P, R]]:
-    """Require a valid, unrevoked token of an active user (Authorization header only)."""
-    locations = ["headers", "cookies"] if refresh else ["headers"]
-    decorator: Callable[[Callable[P, R]], Callable[P, R]] = jwt_required(
-        refresh=refresh, optional=optional, locations=locations
-    )
-    return decorator
-
-
-def admin_required(view: Callable[P, R]) -> Callable[P, R]:
-    """Require a signed-in user who holds ``admin`` right now (not just in an old token)."""
-
-    @wraps(view)
-    @auth_required()
-    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
-        if not current_user().has_role("admin"):
-            from apiflask import abort
-
-            abort(403, detail="This needs the admin role.")
-        return view(*args, **kwargs)
-
-    return wrapper
 
 
 def _unauthorized(detail: str) -> Response:
@@ -154,14 +116,8 @@ def _decode_key(header: dict[str, Any], claims: dict[str, Any]) -> str:
     missing = sorted(REQUIRED_CLAIMS - set(claims))
     if missing:
         raise UnusableTokenError(f"The token lacks required claims: {', '.join(missing)}.")
-    return _configured_decode_key()
-
-
-def _configured_decode_key() -> str:
-    config = current_app.config
-    if config["JWT_ALGORITHM"].startswith("HS"):
-        return str(config["JWT_SECRET_KEY"])
-    return str(config["JWT_PUBLIC_KEY"])
+    # Flask-JWT-Extended's own choice: the secret for HS*, the public key otherwise.
+    return str(jwt_config.decode_key)
 
 
 def init_app(app: APIFlask) -> None:

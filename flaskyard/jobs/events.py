@@ -4,6 +4,7 @@ A hub thread holds the process's single pattern subscription. When a job changes
 reads its state once and hands the same snapshot to every stream watching that job, so N
 watchers cost one subscription and one read, not N. The hub also re-reads each watched job
 every POLL_SECONDS, because a killed worker changes a job without publishing anything.
+The hub only reads (:func:`flaskyard.jobs.services.view`); it never writes a job's row.
 """
 
 from __future__ import annotations
@@ -22,9 +23,12 @@ from flask import Flask, current_app
 from redis import Redis
 from redis.exceptions import RedisError
 
+from flaskyard.broker import get_redis
 from flaskyard.extensions import db
 from flaskyard.jobs.models import TERMINAL, Job
 from flaskyard.jobs.runtime import EVENTS_CHANNEL
+from flaskyard.jobs.schemas import JobOut
+from flaskyard.jobs.services import view
 
 EXTENSION_KEY = "flaskyard.job_events"
 HEARTBEAT_SECONDS = 15.0
@@ -33,8 +37,6 @@ log = logging.getLogger(__name__)
 
 
 def _encode(snapshot: dict[str, Any]) -> str:
-    from flaskyard.jobs.schemas import JobOut
-
     return json.dumps(JobOut().dump(snapshot), separators=(",", ":"), sort_keys=True)
 
 
@@ -75,13 +77,11 @@ class Hub:
 
     def snapshot(self, job_id: uuid.UUID) -> str | None:
         """The job's current state, encoded (one database and Redis read)."""
-        from flaskyard.jobs.services import refresh
-
         self.reads += 1
         with self._app.app_context():
             try:
                 row = db.session.get(Job, job_id)
-                return None if row is None else _encode(refresh(session=db.session, row=row))
+                return None if row is None else _encode(view(session=db.session, row=row))
             finally:
                 db.session.remove()
 
@@ -140,8 +140,6 @@ class Hub:
 
 def get_hub() -> Hub | None:
     """This process's hub (made on first use), or None without Redis."""
-    from flaskyard.queue import get_redis
-
     hub: Hub | None = current_app.extensions.get(EXTENSION_KEY)
     if hub is None:
         redis = get_redis()

@@ -8,12 +8,13 @@ from typing import Any
 from apiflask import APIBlueprint, abort
 from flask import Response, request, stream_with_context, url_for
 
-from flaskyard.auth.tokens import auth_required, current_user
+from flaskyard.core.auth import auth_required, current_user
+from flaskyard.core.paging import PageQuery
+from flaskyard.core.problems import validation_problem
 from flaskyard.extensions import db
-from flaskyard.jobs import events, services
+from flaskyard.jobs import events, runtime, services
 from flaskyard.jobs.models import Job
 from flaskyard.jobs.schemas import JobIn, JobOut, JobPageOut
-from flaskyard.posts.schemas import PageQuery
 
 bp = APIBlueprint("jobs", __name__, url_prefix="/api/v1/jobs", tag="Jobs")
 
@@ -32,23 +33,19 @@ def _own(job_id: uuid.UUID) -> Job:
 @auth_required()
 def create_job(data: dict[str, Any]) -> Any:
     """Queue a job of ``type`` (demo, export_posts, import_posts, thumbnail)."""
+    owner = current_user()
     try:
         row = services.submit(
-            session=db.session, owner=current_user(), type_=data["type"], params=data["params"]
+            session=db.session, owner=owner, type_=data["type"], params=data["params"]
         )
+        db.session.commit()
+        services.dispatch(session=db.session, row=row, owner=owner)
     except services.InvalidJobError as exc:
-        from flaskyard.errors import VALIDATION_TYPE, _flatten, problem
-
-        return problem(
-            422,
-            "The job request is invalid.",
-            title="Validation error",
-            type_=VALIDATION_TYPE,
-            errors=_flatten({"json": exc.messages}),
-        )
+        return validation_problem({"json": exc.messages}, "The job request is invalid.")
     except services.QueueUnavailable as exc:
+        db.session.commit()  # the row that could not be queued is gone
         abort(503, detail=str(exc))
-    view = services.refresh(session=db.session, row=row)
+    view = services.view(session=db.session, row=row)
     return view, 202, {"Location": url_for("jobs.get_job", job_id=row.id)}
 
 
@@ -70,7 +67,7 @@ def list_jobs(paging: dict[str, int]) -> Any:
 @auth_required()
 def get_job(job_id: uuid.UUID) -> Any:
     """The job's status, progress, result or error."""
-    return services.refresh(session=db.session, row=_own(job_id))
+    return services.view(session=db.session, row=_own(job_id))
 
 
 @bp.delete("/<uuid:job_id>")
@@ -79,10 +76,14 @@ def get_job(job_id: uuid.UUID) -> Any:
 @auth_required()
 def cancel_job(job_id: uuid.UUID) -> Any:
     """Cancel now if queued; a running job stops at its next progress report."""
+    row = _own(job_id)
     try:
-        return services.cancel(session=db.session, row=_own(job_id))
+        services.cancel(session=db.session, row=row)
     except services.JobEndedError as exc:
         abort(409, detail=str(exc))
+    db.session.commit()
+    runtime.notify(row.id)  # watchers read the committed state
+    return services.view(session=db.session, row=row)
 
 
 @bp.get("/<uuid:job_id>/events")

@@ -1,13 +1,17 @@
-"""Job rules: start, look up (database row + live Redis state), list, cancel."""
+"""Job rules: submit, look up (database row + live Redis state), list, cancel, reconcile.
+
+Reading a job never writes: :func:`view` merges the row with RQ's live state. The one step
+that writes what RQ decided behind the row's back (a killed work horse, an abandoned job) is
+:func:`reconcile`, run by the worker after a forked job and in its maintenance.
+Like every service here, these flush; the caller commits.
+"""
 
 from __future__ import annotations
 
-import logging
 import uuid
 from typing import Any
 
 import sqlalchemy as sa
-from flask import current_app
 from marshmallow import ValidationError
 from redis.exceptions import RedisError
 from rq import Queue, Retry
@@ -15,15 +19,19 @@ from rq.exceptions import NoSuchJobError
 from rq.job import Job as RQJob
 from rq.job import JobStatus
 
-from flaskyard.database import DbSession, Page, utcnow
+from flaskyard.broker import get_redis
+from flaskyard.core.auth import Principal
+from flaskyard.core.paging import Page
+from flaskyard.database import DbSession, utcnow
 from flaskyard.jobs import runtime
+from flaskyard.jobs.entry import execute
 from flaskyard.jobs.models import TERMINAL, Job
 from flaskyard.jobs.registry import JOB_TYPES
-from flaskyard.queue import get_redis
-from flaskyard.users.models import User
+from flaskyard.settings import current_settings
 
-log = logging.getLogger(__name__)
 RETRY_INTERVALS = [5, 30, 120]
+#: How many unfinished rows one maintenance pass reconciles at most.
+RECONCILE_BATCH = 500
 _RQ_STATUS = {
     JobStatus.QUEUED: "queued",
     JobStatus.DEFERRED: "queued",
@@ -73,45 +81,45 @@ def validate(type_: str, params: Any) -> dict[str, Any]:
     }
 
 
-def submit(*, session: DbSession, owner: User, type_: str, params: Any) -> Job:
-    """Record and enqueue a job; the row is committed before a worker can see the job."""
+def submit(*, session: DbSession, owner: Principal, type_: str, params: Any) -> Job:
+    """Validate and add a job's row; the caller commits, then calls :func:`dispatch`.
+
+    The row is committed before the job is queued, so a worker never sees a job without one.
+    """
     loaded = validate(type_, params)
-    redis = get_redis()
-    if redis is None:
+    if get_redis() is None:
         raise QueueUnavailable("No job queue is configured (REDIS_URL is not set).")
-    job_type = JOB_TYPES[type_]
     row = Job(owner_id=owner.id, type=type_, params=loaded)
     session.add(row)
-    session.commit()
-    config = current_app.config
+    session.flush()
+    return row
+
+
+def dispatch(*, session: DbSession, row: Job, owner: Principal) -> None:
+    """Queue the committed job ``row``; when Redis refuses, delete the row and raise."""
+    job_type = JOB_TYPES[row.type]
+    settings = current_settings()
+    redis = get_redis()
     try:
+        if redis is None:
+            raise RedisError("REDIS_URL is not set.")
         Queue(job_type.queue, connection=redis).enqueue(
-            "flaskyard.jobs.runtime.execute",
+            execute,
             str(row.id),
             job_id=str(row.id),
-            job_timeout=job_type.timeout(loaded),
-            result_ttl=config["JOB_RESULT_TTL"],
-            failure_ttl=config["JOB_FAILURE_TTL"],
+            job_timeout=job_type.timeout(row.params),
+            result_ttl=settings.JOB_RESULT_TTL,
+            failure_ttl=settings.JOB_FAILURE_TTL,
             retry=Retry(max=job_type.retries, interval=RETRY_INTERVALS)
             if job_type.retries
             else None,
-            description=f"{type_} for {owner.username}",
+            description=f"{row.type} for {owner.username}",
             meta={"progress": 0, "message": ""},
         )
     except RedisError as exc:
         session.delete(row)
-        session.commit()
+        session.flush()
         raise QueueUnavailable(f"The job queue is unavailable: {exc}") from exc
-    return row
-
-
-def submit_quietly(*, session: DbSession, owner: User, type_: str, params: Any) -> Job | None:
-    """Start a follow-up job if the queue is there; its absence must not fail the caller."""
-    try:
-        return submit(session=session, owner=owner, type_=type_, params=params)
-    except QueueUnavailable:
-        log.warning("could not start a %s job: the queue is unavailable", type_)
-        return None
 
 
 def _live(row: Job) -> RQJob | None:
@@ -131,9 +139,8 @@ def _error_of(live: RQJob) -> str:
     return (lines[-1] if lines else "The job failed.")[:2000]
 
 
-def refresh(*, session: DbSession, row: Job) -> dict[str, Any]:
-    """The job as the API shows it; ends the row when RQ ended the job behind our back."""
-    view: dict[str, Any] = {
+def _row_view(row: Job) -> dict[str, Any]:
+    return {
         "id": row.id,
         "type": row.type,
         "status": row.status,
@@ -145,45 +152,84 @@ def refresh(*, session: DbSession, row: Job) -> dict[str, Any]:
         "started_at": row.started_at,
         "ended_at": row.ended_at,
     }
+
+
+def _rq_status(live: RQJob, row: Job) -> str:
+    return _RQ_STATUS.get(live.get_status(refresh=False) or JobStatus.QUEUED, row.status)
+
+
+def view(*, session: DbSession, row: Job) -> dict[str, Any]:
+    """The job as the API shows it: the row, brought up to date by RQ's live state.
+
+    Reads only. When RQ ended the job but the row does not say so yet, the view shows the
+    end RQ recorded; :func:`reconcile` writes it down later.
+    """
+    shown = _row_view(row)
     if row.ended:
-        return view
+        return shown
     live = _live(row)
     if live is None:
-        return view  # Redis lost it: the row is the best knowledge there is
+        return shown  # Redis lost it: the row is the best knowledge there is
     meta = live.get_meta(refresh=False) if hasattr(live, "get_meta") else live.meta
-    status = _RQ_STATUS.get(live.get_status(refresh=False) or JobStatus.QUEUED, row.status)
-    view["progress"] = max(int(meta.get("progress", 0)), row.progress)
-    view["message"] = str(meta.get("message", row.message))
-    view["started_at"] = row.started_at or live.started_at
-    if status == "started" and view["status"] == "queued":
-        view["status"] = "started"
+    status = _rq_status(live, row)
+    shown["progress"] = max(int(meta.get("progress", 0)), row.progress)
+    shown["message"] = str(meta.get("message", row.message))
+    shown["started_at"] = row.started_at or live.started_at
+    if status == "started" and shown["status"] == "queued":
+        shown["status"] = "started"
     if status in TERMINAL:
-        # Killed horse, timeout or abandoned job: the wrapper never got to write the end.
-        # Read the row again first: the wrapper may have ended it since, with a clearer error.
+        # The job wrapper writes the row before RQ records the end, with a clearer error:
+        # read the row again before trusting RQ's version.
         session.refresh(row)
         if row.ended:
-            return refresh(session=session, row=row)
-        row.status = status
-        row.progress = view["progress"]
-        row.ended_at = live.ended_at or utcnow()
+            return _row_view(row)
+        shown["status"] = status
+        shown["ended_at"] = live.ended_at or utcnow()
         if status == "failed":
-            row.error = _error_of(live)
+            shown["error"] = _error_of(live)
         elif status == "finished":
-            row.result = live.return_value()
-        session.commit()
-        runtime.cleanup_cancel_flag(row.id)
-        return refresh(session=session, row=row)
-    return view
+            shown["result"] = live.return_value()
+    return shown
 
 
-def get_for(*, session: DbSession, job_id: uuid.UUID, user: User) -> Job | None:
+def reconcile(*, session: DbSession, row: Job) -> bool:
+    """Write down an end RQ recorded behind the row's back (killed horse, abandoned job).
+
+    Returns whether the row changed; the caller commits.
+    """
+    if row.ended:
+        return False
+    shown = view(session=session, row=row)
+    if shown["status"] not in TERMINAL:
+        return False
+    for name in ("status", "progress", "message", "started_at", "ended_at", "error", "result"):
+        setattr(row, name, shown[name])
+    session.flush()
+    runtime.cleanup_cancel_flag(row.id)
+    return True
+
+
+def reconcile_stale(*, session: DbSession, limit: int = RECONCILE_BATCH) -> int:
+    """Reconcile the oldest unfinished rows (at most ``limit``); return how many changed."""
+    rows = session.scalars(
+        sa.select(Job)
+        .where(Job.status.in_(("queued", "started")))
+        .order_by(Job.created_at, Job.id)
+        .limit(limit)
+    ).all()
+    return sum(reconcile(session=session, row=row) for row in rows)
+
+
+def get_for(*, session: DbSession, job_id: uuid.UUID, user: Principal) -> Job | None:
     """The job if ``user`` owns it; None otherwise (others' jobs look absent)."""
     row = session.get(Job, job_id)
     return row if row is not None and row.owner_id == user.id else None
 
 
-def list_for(*, session: DbSession, user: User, page: int, per_page: int) -> Page[dict[str, Any]]:
-    """The user's jobs, newest first."""
+def list_for(
+    *, session: DbSession, user: Principal, page: int, per_page: int
+) -> Page[dict[str, Any]]:
+    """The user's jobs, newest first, as :func:`view` shows them."""
     total = session.scalar(sa.select(sa.func.count()).where(Job.owner_id == user.id)) or 0
     rows = session.scalars(
         sa.select(Job)
@@ -192,15 +238,15 @@ def list_for(*, session: DbSession, user: User, page: int, per_page: int) -> Pag
         .limit(per_page)
         .offset((page - 1) * per_page)
     ).all()
-    items = [refresh(session=session, row=row) for row in rows]
+    items = [view(session=session, row=row) for row in rows]
     return Page(items=items, page=page, per_page=per_page, total=total)
 
 
-def cancel(*, session: DbSession, row: Job) -> dict[str, Any]:
+def cancel(*, session: DbSession, row: Job) -> None:
     """Cancel a queued job now, or ask a running one to stop at its next progress report."""
-    view = refresh(session=session, row=row)
-    if view["status"] in TERMINAL:
-        raise JobEndedError(f"The job already {view['status']}.")
+    shown = view(session=session, row=row)
+    if shown["status"] in TERMINAL:
+        raise JobEndedError(f"The job already {shown['status']}.")
     live = _live(row)
     if live is None or live.get_status(refresh=False) in (
         JobStatus.QUEUED,
@@ -210,8 +256,6 @@ def cancel(*, session: DbSession, row: Job) -> dict[str, Any]:
         if live is not None:
             live.cancel()
         row.status, row.ended_at, row.message = "canceled", utcnow(), "Canceled before it started."
-        session.commit()
-        runtime.notify(row.id)
+        session.flush()
     else:
         runtime.request_cancel(row.id)
-    return refresh(session=session, row=row)

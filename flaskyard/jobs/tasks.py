@@ -1,4 +1,7 @@
-"""The job functions. Each takes ids, reports progress through one helper, and is idempotent."""
+"""The job functions. Each takes ids, reports progress through one helper, and is idempotent.
+
+Like a route, a task is a caller: the services it uses flush, and the task commits.
+"""
 
 from __future__ import annotations
 
@@ -11,15 +14,14 @@ from pathlib import PurePosixPath
 from typing import Any
 
 import sqlalchemy as sa
-from flask import current_app
 from marshmallow import ValidationError
 
 from flaskyard.extensions import db
 from flaskyard.jobs.models import Job
 from flaskyard.jobs.runtime import JobFailed, report_progress
-from flaskyard.mail import deliver
-from flaskyard.posts import cache as posts_cache
 from flaskyard.posts.models import Post
+from flaskyard.posts.schemas import PostIn
+from flaskyard.settings import current_settings
 from flaskyard.uploads import services as uploads
 from flaskyard.uploads import storage
 from flaskyard.uploads.models import Upload
@@ -94,13 +96,13 @@ def export_posts(job_id: uuid.UUID, params: dict[str, Any]) -> dict[str, Any]:
 
 
 def _check_archive(archive: zipfile.ZipFile) -> None:
-    config = current_app.config
+    settings = current_settings()
     entries = archive.infolist()
-    if len(entries) > config["IMPORT_MAX_ENTRIES"]:
-        raise JobFailed(f"The archive has more than {config['IMPORT_MAX_ENTRIES']} entries.")
+    if len(entries) > settings.IMPORT_MAX_ENTRIES:
+        raise JobFailed(f"The archive has more than {settings.IMPORT_MAX_ENTRIES} entries.")
     total = sum(entry.file_size for entry in entries)
-    if total > config["IMPORT_MAX_BYTES"]:
-        raise JobFailed(f"The archive unpacks to more than {config['IMPORT_MAX_BYTES']} bytes.")
+    if total > settings.IMPORT_MAX_BYTES:
+        raise JobFailed(f"The archive unpacks to more than {settings.IMPORT_MAX_BYTES} bytes.")
     for entry in entries:
         path = PurePosixPath(entry.filename)
         if (
@@ -111,7 +113,7 @@ def _check_archive(archive: zipfile.ZipFile) -> None:
         ):
             raise JobFailed(f"The archive entry {entry.filename!r} points outside the archive.")
         ratio = entry.file_size / max(entry.compress_size, 1)
-        if entry.file_size > 1024 * 1024 and ratio > config["IMPORT_MAX_RATIO"]:
+        if entry.file_size > 1024 * 1024 and ratio > settings.IMPORT_MAX_RATIO:
             raise JobFailed(
                 f"The archive entry {entry.filename!r} is compressed suspiciously well."
             )
@@ -150,8 +152,6 @@ def _load_items(upload: Upload) -> tuple[list[Any], zipfile.ZipFile | None]:
 
 def import_posts(job_id: uuid.UUID, params: dict[str, Any]) -> dict[str, Any]:
     """Import every valid post of a zip or JSON upload; report per-item errors."""
-    from flaskyard.posts.schemas import PostIn
-
     owner_id = _owner_id(job_id)
     items, archive = _load_items(_own_upload(job_id, params["upload_id"]))
     errors: list[dict[str, Any]] = []
@@ -177,7 +177,6 @@ def import_posts(job_id: uuid.UUID, params: dict[str, Any]) -> dict[str, Any]:
         post.uploads = images
         db.session.add(post)
         db.session.commit()
-        posts_cache.bump()
         imported += 1
         report_progress((index + 1) * 100 / len(items), f"Imported {imported} of {len(items)}")
     return {"imported": imported, "skipped": skipped, "failed": len(errors), "errors": errors[:100]}
@@ -187,13 +186,11 @@ def _import_image(archive: zipfile.ZipFile | None, name: Any, owner_id: uuid.UUI
     if archive is None or not isinstance(name, str) or name not in archive.namelist():
         raise JobFailed(f"Image {name!r} is not in the archive.")
     try:
-        stored = storage.store(
-            io.BytesIO(_read_entry(archive, name)),
-            client_filename=PurePosixPath(name).name,
-            upload_dir=uploads.upload_dir(),
-            max_bytes=int(current_app.config["MAX_UPLOAD_BYTES"]),
-            quota_left=int(current_app.config["USER_UPLOAD_QUOTA_BYTES"])
-            - uploads.used_bytes(session=db.session, owner_id=owner_id),
+        stored = uploads.store_checked(
+            session=db.session,
+            owner_id=owner_id,
+            stream=io.BytesIO(_read_entry(archive, name)),
+            filename=PurePosixPath(name).name,
         )
     except storage.UploadRejected as exc:
         raise JobFailed(f"Image {name!r}: {exc.detail}") from exc
@@ -225,8 +222,3 @@ def thumbnail(job_id: uuid.UUID, params: dict[str, Any]) -> dict[str, Any]:
     db.session.commit()
     report_progress(100, "Thumbnail ready")
     return {"thumbnail_id": str(thumb.id)}
-
-
-def send_email(to: str, subject: str, body: str) -> None:
-    """Deliver one message (queued on ``high`` by ``flaskyard.mail.send_mail``)."""
-    deliver(to, subject, body)

@@ -4,6 +4,10 @@ Each process keeps rendered pages keyed by (page, per_page), stamped with the po
 a Redis counter that every write to posts increments. A request reads that one counter and
 serves the rendered page only when the stamp matches, so a write on any worker is seen by
 the next request on every worker. Without Redis (or if Redis fails) the cache steps aside.
+
+The version is bumped in one place: a session hook notes a flush that touched a post (or its
+attachments) and bumps once that transaction commits, whoever committed it (a route, a job, a
+command); a rollback forgets the note.
 """
 
 from __future__ import annotations
@@ -12,11 +16,17 @@ import logging
 import threading
 import time
 from collections import OrderedDict
+from typing import Any
 
-from flask import current_app
+import sqlalchemy as sa
+import sqlalchemy.orm as so
+from flask import Flask, current_app
 from redis.exceptions import RedisError
 
-from flaskyard.queue import get_redis
+from flaskyard.broker import get_redis
+from flaskyard.extensions import db
+from flaskyard.posts.models import Post
+from flaskyard.settings import current_settings
 
 VERSION_KEY = "flaskyard:posts:version"
 MAX_ENTRIES = 64
@@ -25,6 +35,8 @@ MAX_AGE_SECONDS = 30.0
 log = logging.getLogger(__name__)
 
 EXTENSION_KEY = "flaskyard.posts_cache"
+#: ``session.info`` key marking a transaction that changed posts.
+_CHANGED = "flaskyard.posts_changed"
 
 
 class _Pages:
@@ -44,7 +56,7 @@ def _store() -> _Pages:
 
 def enabled() -> bool:
     """Whether the cache is on for this app (``POSTS_CACHE`` and a Redis)."""
-    return bool(current_app.config.get("POSTS_CACHE")) and get_redis() is not None
+    return current_settings().POSTS_CACHE and get_redis() is not None
 
 
 def version() -> bytes | None:
@@ -60,7 +72,7 @@ def version() -> bytes | None:
 
 
 def bump() -> None:
-    """Invalidate every process's cached pages; call after any write to posts commits."""
+    """Invalidate every process's cached pages (the commit hook calls this)."""
     redis = get_redis()
     if redis is None:
         return
@@ -96,3 +108,41 @@ def clear() -> None:
     store = _store()
     with store.lock:
         store.entries.clear()
+
+
+def mark_changed(session: so.Session) -> None:
+    """Note that this transaction changed posts, so its commit bumps the version.
+
+    Flushes of Post objects are noted by the hook itself; this is for writes the session
+    cannot see, such as dropping every table.
+    """
+    session.info[_CHANGED] = True
+
+
+def _note_flush(session: so.Session, _context: Any) -> None:
+    # Still the pre-flush view here: new, dirty (attachments included) and deleted objects.
+    if any(isinstance(obj, Post) for obj in (*session.new, *session.dirty, *session.deleted)):
+        session.info[_CHANGED] = True
+
+
+def _bump_after_commit(session: so.Session) -> None:
+    if session.info.pop(_CHANGED, False):
+        bump()
+
+
+def _forget(session: so.Session, *_args: Any) -> None:
+    session.info.pop(_CHANGED, None)
+
+
+_HOOKS = (
+    ("after_flush", _note_flush),
+    ("after_commit", _bump_after_commit),
+    ("after_rollback", _forget),
+)
+
+
+def init_app(app: Flask) -> None:
+    """Hook the version bump onto the session (once per process: ``db`` is shared)."""
+    for name, hook in _HOOKS:
+        if not sa.event.contains(db.session, name, hook):
+            sa.event.listen(db.session, name, hook)

@@ -8,11 +8,12 @@ from typing import Any
 from apiflask import APIBlueprint, abort
 from flask import Response, json, url_for
 
-from flaskyard.auth.tokens import auth_required, current_user
+from flaskyard.core.auth import auth_required, current_user
+from flaskyard.core.paging import PageQuery
 from flaskyard.extensions import db
 from flaskyard.posts import cache, services
 from flaskyard.posts.models import Post
-from flaskyard.posts.schemas import PageQuery, PostIn, PostOut, PostPageOut, PostPatchIn
+from flaskyard.posts.schemas import PostIn, PostOut, PostPageOut, PostPatchIn
 
 bp = APIBlueprint("posts", __name__, url_prefix="/api/v1/posts", tag="Posts")
 
@@ -62,7 +63,6 @@ def create_post(data: dict[str, Any]) -> Any:
         db.session.rollback()
         abort(422, detail=str(exc))
     db.session.commit()
-    cache.bump()
     return post, 201, {"Location": url_for("posts.get_post", post_id=post.id)}
 
 
@@ -82,7 +82,6 @@ def update_post(post_id: uuid.UUID, data: dict[str, Any]) -> Any:
         db.session.rollback()
         abort(422, detail=str(exc))
     db.session.commit()
-    cache.bump()
     return post
 
 
@@ -98,5 +97,4 @@ def delete_post(post_id: uuid.UUID) -> Any:
     except services.NotAllowedError as exc:
         abort(403, detail=str(exc))
     db.session.commit()
-    cache.bump()
     return ""

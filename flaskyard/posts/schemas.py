@@ -4,24 +4,12 @@ from __future__ import annotations
 
 from apiflask import Schema
 from apiflask.fields import UUID, DateTime, Integer, List, Nested, String
-from apiflask.validators import Length, Range
+from apiflask.validators import Length
 
 from flaskyard.posts.models import BODY_MAX, TITLE_MAX
 from flaskyard.users.schemas import AuthorOut
 
-MAX_PER_PAGE = 100
 MAX_ATTACHMENTS = 20
-DEFAULT_PER_PAGE = 20
-
-
-class PageQuery(Schema):
-    """Paging parameters shared by every list endpoint."""
-
-    page = Integer(load_default=1, validate=Range(min=1, error="page must be 1 or more."))
-    per_page = Integer(
-        load_default=DEFAULT_PER_PAGE,
-        validate=Range(min=1, max=MAX_PER_PAGE, error=f"per_page must be 1 to {MAX_PER_PAGE}."),
-    )
 
 
 class PostOut(Schema):

@@ -6,10 +6,11 @@ import uuid
 
 import sqlalchemy as sa
 
-from flaskyard.database import DbSession, Page
+from flaskyard.core.auth import Principal
+from flaskyard.core.paging import Page
+from flaskyard.database import DbSession
 from flaskyard.posts.models import Post
 from flaskyard.uploads.models import Upload
-from flaskyard.users.models import User
 
 
 def list_posts(*, session: DbSession, page: int, per_page: int) -> Page[Post]:
@@ -38,12 +39,14 @@ class AttachmentError(ValueError):
     """An attachment id that is not one of the author's uploads."""
 
 
-def _attachments(session: DbSession, owner: User, upload_ids: list[uuid.UUID]) -> list[Upload]:
+def _attachments(
+    session: DbSession, owner_id: uuid.UUID, upload_ids: list[uuid.UUID]
+) -> list[Upload]:
     wanted = list(dict.fromkeys(upload_ids))
     if not wanted:
         return []
     found = list(
-        session.scalars(sa.select(Upload).where(Upload.id.in_(wanted), Upload.owner_id == owner.id))
+        session.scalars(sa.select(Upload).where(Upload.id.in_(wanted), Upload.owner_id == owner_id))
     )
     if len(found) != len(wanted):
         raise AttachmentError("Every upload_id must be one of your uploads.")
@@ -54,14 +57,14 @@ def _attachments(session: DbSession, owner: User, upload_ids: list[uuid.UUID]) -
 def create_post(
     *,
     session: DbSession,
-    author: User,
+    author: Principal,
     title: str,
     body: str,
     upload_ids: list[uuid.UUID] | None = None,
 ) -> Post:
     """Add a post by ``author`` with optional attachments; the caller commits."""
-    post = Post(author=author, title=title, body=body)
-    post.uploads = _attachments(session, author, upload_ids or [])
+    post = Post(author_id=author.id, title=title, body=body)
+    post.uploads = _attachments(session, author.id, upload_ids or [])
     session.add(post)
     session.flush()
     return post
@@ -71,7 +74,7 @@ class NotAllowedError(Exception):
     """The user may not change this post."""
 
 
-def ensure_can_edit(*, post: Post, user: User) -> None:
+def ensure_can_edit(*, post: Post, user: Principal) -> None:
     """Only the author or an admin may change or delete a post."""
     if post.author_id != user.id and not user.has_role("admin"):
         raise NotAllowedError("Only the author or an admin may change this post.")
@@ -81,7 +84,7 @@ def update_post(
     *,
     session: DbSession,
     post: Post,
-    user: User,
+    user: Principal,
     title: str | None = None,
     body: str | None = None,
     upload_ids: list[uuid.UUID] | None = None,
@@ -89,7 +92,7 @@ def update_post(
     """Change the title, body and/or attachments of ``post``; the caller commits."""
     ensure_can_edit(post=post, user=user)
     if upload_ids is not None:
-        post.uploads = _attachments(session, post.author, upload_ids)
+        post.uploads = _attachments(session, post.author_id, upload_ids)
     if title is not None:
         post.title = title
     if body is not None:
@@ -98,7 +101,7 @@ def update_post(
     return post
 
 
-def delete_post(*, session: DbSession, post: Post, user: User) -> None:
+def delete_post(*, session: DbSession, post: Post, user: Principal) -> None:
     """Delete ``post``; the caller commits."""
     ensure_can_edit(post=post, user=user)
     session.delete(post)

@@ -7,10 +7,11 @@ import uuid
 from typing import Any
 
 from apiflask import APIBlueprint, abort
-from flask import Response, send_file, url_for
+from flask import Response, current_app, send_file, url_for
 from werkzeug.datastructures import FileStorage
 
-from flaskyard.auth.tokens import auth_required, current_user
+from flaskyard.core.auth import auth_required, current_user
+from flaskyard.core.signals import upload_stored
 from flaskyard.extensions import db
 from flaskyard.uploads import services
 from flaskyard.uploads.schemas import UploadIn, UploadOut
@@ -38,8 +39,6 @@ def _out(upload: Any) -> dict[str, Any]:
 @auth_required()
 def upload(data: dict[str, FileStorage]) -> Any:
     """Store a file after checking size, type, content and quota; images get a thumbnail job."""
-    from flaskyard.jobs import services as jobs
-
     file = data["file"]
     user = current_user()
     try:
@@ -54,10 +53,7 @@ def upload(data: dict[str, FileStorage]) -> Any:
         db.session.rollback()
         services.discard(record)
         raise
-    if record.is_image:
-        jobs.submit_quietly(
-            session=db.session, owner=user, type_="thumbnail", params={"upload_id": str(record.id)}
-        )
+    upload_stored.send(current_app._get_current_object(), upload=record, owner=user)  # type: ignore[attr-defined]
     return _out(record), 201, {"Location": url_for("uploads.download", upload_id=record.id)}
 
 

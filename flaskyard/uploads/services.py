@@ -7,17 +7,17 @@ from pathlib import Path
 from typing import IO
 
 import sqlalchemy as sa
-from flask import current_app
 
+from flaskyard.core.auth import Principal
 from flaskyard.database import DbSession
+from flaskyard.settings import current_settings
 from flaskyard.uploads import storage
 from flaskyard.uploads.models import Upload
-from flaskyard.users.models import User
 
 
 def upload_dir() -> Path:
     """The configured storage folder."""
-    return Path(current_app.config["UPLOAD_DIR"])
+    return current_settings().upload_dir
 
 
 def used_bytes(*, session: DbSession, owner_id: uuid.UUID) -> int:
@@ -27,18 +27,26 @@ def used_bytes(*, session: DbSession, owner_id: uuid.UUID) -> int:
 
 
 def create_upload(
-    *, session: DbSession, owner: User, stream: IO[bytes], filename: str | None
+    *, session: DbSession, owner: Principal, stream: IO[bytes], filename: str | None
 ) -> Upload:
     """Check and store a file for ``owner``; the caller commits (or calls ``discard``)."""
-    quota = int(current_app.config["USER_UPLOAD_QUOTA_BYTES"])
-    stored = storage.store(
+    stored = store_checked(session=session, owner_id=owner.id, stream=stream, filename=filename)
+    return record(session=session, owner_id=owner.id, stored=stored)
+
+
+def store_checked(
+    *, session: DbSession, owner_id: uuid.UUID, stream: IO[bytes], filename: str | None
+) -> storage.StoredFile:
+    """Check a file against the size limit and ``owner_id``'s quota, and move it into place."""
+    settings = current_settings()
+    return storage.store(
         stream,
         client_filename=filename,
-        upload_dir=upload_dir(),
-        max_bytes=int(current_app.config["MAX_UPLOAD_BYTES"]),
-        quota_left=quota - used_bytes(session=session, owner_id=owner.id),
+        upload_dir=settings.upload_dir,
+        max_bytes=settings.MAX_UPLOAD_BYTES,
+        quota_left=settings.USER_UPLOAD_QUOTA_BYTES
+        - used_bytes(session=session, owner_id=owner_id),
     )
-    return record(session=session, owner_id=owner.id, stored=stored)
 
 
 def record(*, session: DbSession, owner_id: uuid.UUID, stored: storage.StoredFile) -> Upload:
@@ -65,7 +73,7 @@ def file_path(upload: Upload) -> Path:
     return storage.path_of(upload_dir(), upload.storage_name)
 
 
-def get_for(*, session: DbSession, upload_id: uuid.UUID, user: User) -> Upload | None:
+def get_for(*, session: DbSession, upload_id: uuid.UUID, user: Principal) -> Upload | None:
     """The upload if ``user`` owns it or is an admin; None otherwise (so others see a 404)."""
     upload = session.get(Upload, upload_id)
     if upload is None or (upload.owner_id != user.id and not user.has_role("admin")):

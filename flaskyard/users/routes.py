@@ -7,9 +7,9 @@ from typing import Any
 
 from apiflask import APIBlueprint, abort
 
-from flaskyard.auth.tokens import admin_required, auth_required, current_user
+from flaskyard.core.auth import admin_required, auth_required, current_user
+from flaskyard.core.paging import PageQuery
 from flaskyard.extensions import db
-from flaskyard.posts.schemas import PageQuery
 from flaskyard.users import services
 from flaskyard.users.schemas import UserOut, UserPageOut, UserPatchIn
 

@@ -9,7 +9,8 @@ import sqlalchemy as sa
 import sqlalchemy.orm as so
 from marshmallow import ValidationError
 
-from flaskyard.database import DbSession, Page
+from flaskyard.core.paging import Page
+from flaskyard.database import DbSession
 from flaskyard.users.models import Role, User, normalize_key
 from flaskyard.users.passwords import hash_password
 from flaskyard.users.schemas import UserCreateIn

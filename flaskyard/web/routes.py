@@ -5,8 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from apiflask import APIBlueprint
-from flask import Response, current_app, send_from_directory
+from flask import Response, send_from_directory
 from werkzeug.routing import PathConverter
+
+from flaskyard.settings import current_settings
 
 bp = APIBlueprint("web", __name__, enable_openapi=False)
 NOTICE_PAGE = Path(__file__).with_name("notice.html")
@@ -15,8 +17,7 @@ ASSET_MAX_AGE = 365 * 24 * 3600
 
 
 def _frontend_dir() -> Path:
-    configured = current_app.config.get("FRONTEND_DIR")
-    return Path(configured) if configured else DEFAULT_FRONTEND_DIR
+    return current_settings().FRONTEND_DIR or DEFAULT_FRONTEND_DIR
 
 
 def _index() -> Response:

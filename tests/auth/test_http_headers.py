@@ -11,6 +11,7 @@ import pytest
 from apiflask import APIFlask
 from flask.testing import FlaskClient
 
+from flaskyard.settings import get_settings
 from tests.auth.util import isolate_rate_limits
 from tests.conftest import base_config
 from tests.helpers import built_app
@@ -92,7 +93,7 @@ def test_hsts_in_production(tmp_path: Path, redis_url: str) -> None:
     )
     assert len(config["SECRET_KEY"]) == 48
     with built_app(config, mode="production") as application:
-        assert application.config["APP_ENV"] == "production"
+        assert get_settings(application).APP_ENV == "production"
         client = application.test_client()
         response = client.get("/healthz", base_url="https://localhost")
         assert response.status_code == 200

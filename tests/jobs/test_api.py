@@ -154,7 +154,7 @@ def test_anonymous_is_401(
 def test_redis_down_is_503_and_leaves_no_row(
     app: APIFlask, client: FlaskClient, accounts: Accounts
 ) -> None:
-    from flaskyard.queue import EXTENSION_KEY
+    from flaskyard.broker import EXTENSION_KEY
 
     clients = app.extensions[EXTENSION_KEY]
     healthy = clients["main"]

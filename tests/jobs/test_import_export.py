@@ -15,6 +15,7 @@ from flask.testing import FlaskClient
 from PIL import Image
 from redis import Redis
 
+from flaskyard.settings import get_settings
 from tests.jobs.fixtures import Accounts
 from tests.jobs.util import (
     UPLOADS,
@@ -214,7 +215,7 @@ def test_entries_outside_the_archive_are_refused(
     assert failed["status"] == "failed", failed
     assert "outside the archive" in failed["error"], failed["error"]
     assert count_rows(app, "posts") == 0
-    upload_dir = Path(app.config["UPLOAD_DIR"])
+    upload_dir = get_settings(app).upload_dir
     assert not any("evil" in p for p in files_outside(tmp_path, upload_dir))
     assert not (tmp_path.parent / "evil.txt").exists()
     assert count_rows(app, "uploads") == 1  # only the archive itself
@@ -276,23 +277,23 @@ def test_a_second_delivery_does_not_duplicate(
     app: APIFlask, client: FlaskClient, accounts: Accounts, redis: Redis
 ) -> None:
     from flaskyard.extensions import db
-    from flaskyard.jobs import runtime
+    from flaskyard.jobs import entry
     from flaskyard.jobs.models import Job
 
     items = [{"title": f"post {n}", "body": "b"} for n in range(3)]
     upload_id = upload(client, accounts.alice, "posts.json", json.dumps(items).encode())
     job = start_job(client, accounts.alice, "import_posts", upload_id=upload_id)
     with app.app_context():
-        first = runtime.execute(job["id"])
+        first = entry.execute(job["id"])
         assert first is not None and first["imported"] == 3
         # Delivered again after it ended: nothing happens.
-        assert runtime.execute(job["id"]) == first
+        assert entry.execute(job["id"]) == first
         # The worker died after importing but before recording the end: run it again.
         row = db.session.get(Job, uuid.UUID(job["id"]))
         assert row is not None
         row.status, row.ended_at, row.result = "started", None, None
         db.session.commit()
-        again = runtime.execute(job["id"])
+        again = entry.execute(job["id"])
     assert again is not None
     assert (again["imported"], again["skipped"]) == (0, 3), again
     assert count_rows(app, "posts") == 3

@@ -66,7 +66,7 @@ def _flaky(failures: int, error: type[BaseException] = RedisConnectionError) -> 
     """A job function failing with ``error`` on its first ``failures`` attempts."""
 
     def run(job_id: uuid.UUID, params: dict[str, Any]) -> dict[str, Any]:
-        from flaskyard.queue import get_redis
+        from flaskyard.broker import get_redis
 
         connection = get_redis()
         assert connection is not None

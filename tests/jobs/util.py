@@ -23,6 +23,7 @@ from apiflask import APIFlask
 from flask.testing import FlaskClient
 from redis import Redis
 
+from flaskyard.settings import get_settings
 from tests.servers import ROOT, clean_environ
 
 PASSWORD = "correct horse battery"
@@ -163,16 +164,16 @@ def run_inline_worker(app: APIFlask, queues: Sequence[str] = ("high", "default",
 
 def worker_env(app: APIFlask, **extra: Any) -> dict[str, str]:
     """The environment of a ``flask worker`` using the DB, Redis and files of ``app``."""
-    config = app.config
+    config, settings = app.config, get_settings(app)
     env = clean_environ(
         {
             "APP_ENV": "testing",
             "DATABASE_URL": config["SQLALCHEMY_DATABASE_URI"],
-            "REDIS_URL": config["REDIS_URL"],
+            "REDIS_URL": settings.REDIS_URL or "",
             "SECRET_KEY": config["SECRET_KEY"],
             "JWT_SECRET_KEY": config["JWT_SECRET_KEY"],
             "INSTANCE_DIR": app.instance_path,
-            "UPLOAD_DIR": config["UPLOAD_DIR"],
+            "UPLOAD_DIR": str(settings.upload_dir),
             "LOG_LEVEL": "INFO",
             "PYTHONUNBUFFERED": "1",
         }

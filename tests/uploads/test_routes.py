@@ -16,6 +16,7 @@ from flask.testing import FlaskClient
 from PIL import Image
 from redis import Redis
 
+from flaskyard.settings import get_settings
 from tests.jobs.fixtures import Accounts
 from tests.jobs.util import (
     UPLOADS,
@@ -83,7 +84,7 @@ def stored_files(upload_dir: Path) -> set[str]:
 
 def assert_nothing_stored(app: APIFlask) -> None:
     """No file under UPLOAD_DIR (an empty ``.incoming`` may stay), no row."""
-    upload_dir = Path(app.config["UPLOAD_DIR"])
+    upload_dir = get_settings(app).upload_dir
     assert stored_files(upload_dir) == set()
     incoming = upload_dir / ".incoming"
     assert not incoming.exists() or list(incoming.iterdir()) == []
@@ -118,7 +119,7 @@ ALLOWED = [
 def test_upload_and_download_each_allowed_type(
     app: APIFlask, client: FlaskClient, accounts: Accounts, redis: Redis
 ) -> None:
-    upload_dir = Path(app.config["UPLOAD_DIR"])
+    upload_dir = get_settings(app).upload_dir
     for filename, content_type, make in ALLOWED:
         content = make()
         response = upload(client, accounts.alice, filename, content)
@@ -207,7 +208,7 @@ def test_hostile_names_are_cleaned_and_stored_under_server_names(
         assert "\r" not in download.headers["Content-Disposition"]
         assert "\n" not in download.headers["Content-Disposition"]
 
-    upload_dir = Path(app.config["UPLOAD_DIR"])
+    upload_dir = get_settings(app).upload_dir
     names = storage_names(app)
     assert len(names) == len(HOSTILE_NAMES)
     assert stored_files(upload_dir) == {f"{n[:2]}/{n}" for n in names}
@@ -311,8 +312,8 @@ def test_quota(app_config: dict[str, Any], client_factory: Any, redis: Redis) ->
     body = problem(upload(client, accounts.alice, "two.txt", b"b" * 2000), 413)
     assert "quota" in body["detail"].lower()
     assert count_rows(app, "uploads") == 1
-    assert len(stored_files(Path(app.config["UPLOAD_DIR"]))) == 1
-    assert list((Path(app.config["UPLOAD_DIR"]) / ".incoming").iterdir()) == []
+    assert len(stored_files(get_settings(app).upload_dir)) == 1
+    assert list((get_settings(app).upload_dir / ".incoming").iterdir()) == []
     # The quota is per user: bob still has his, and alice can use what she has left.
     assert upload(client, accounts.bob, "bob.txt", b"c" * 2000).status_code == 201
     assert upload(client, accounts.alice, "rest.txt", b"d" * 1000).status_code == 201
@@ -358,4 +359,4 @@ def test_an_image_gets_a_thumbnail_job(
     assert original["thumbnail_id"] is None
     problem(fetch(client, f"{UPLOADS}/{thumb_id}", accounts.bob), 404)
     assert count_rows(app, "uploads") == 3
-    assert len(stored_files(Path(app.config["UPLOAD_DIR"]))) == 3
+    assert len(stored_files(get_settings(app).upload_dir)) == 3

@@ -1,4 +1,4 @@
-"""Operations commands: ``restart-workers`` (graceful reload) and ``scheduler`` (RQ scheduler)."""
+"""Process commands: ``worker`` (RQ worker), ``scheduler`` (RQ scheduler), ``restart-workers``."""
 
 from __future__ import annotations
 
@@ -7,8 +7,13 @@ import signal
 from pathlib import Path
 
 import click
-from flask import Flask, current_app
+from flask import current_app
 from flask.cli import with_appcontext
+from rq.scheduler import RQScheduler
+
+from flaskyard.broker import QUEUE_NAMES, get_redis
+from flaskyard.settings import current_settings
+from flaskyard.worker import run_worker
 
 #: Process names a pid file may belong to; anything else is a stale file pointing at a reused pid.
 SERVER_NAMES = ("gunicorn", "granian")
@@ -46,7 +51,7 @@ def _server_pid(pid_file: Path) -> int:
 @with_appcontext
 def restart_workers() -> None:
     """Reload the web server's workers gracefully (SIGHUP to the master via its pid file)."""
-    pid_file = Path(current_app.config["GUNICORN_PID_FILE"])
+    pid_file = current_settings().GUNICORN_PID_FILE
     pid = _server_pid(pid_file)
     try:
         os.kill(pid, signal.SIGHUP)
@@ -72,10 +77,6 @@ def restart_workers() -> None:
 )
 def scheduler(interval: int) -> None:
     """Move due scheduled and retried jobs onto their queues (RQ's scheduler, no job runs here)."""
-    from rq.scheduler import RQScheduler
-
-    from flaskyard.queue import QUEUE_NAMES, get_redis
-
     connection = get_redis()
     if connection is None:
         raise click.ClickException("REDIS_URL is not set, so there is nothing to schedule.")
@@ -83,14 +84,31 @@ def scheduler(interval: int) -> None:
         list(QUEUE_NAMES),
         connection=connection,
         interval=interval,
-        logging_level=current_app.config["LOG_LEVEL"],
+        logging_level=current_settings().LOG_LEVEL,
     )
     # RQ's per-queue Redis locks make a second scheduler wait rather than enqueue twice.
     rq_scheduler.acquire_locks()  # type: ignore[no-untyped-call]
     rq_scheduler.work()  # type: ignore[no-untyped-call]
 
 
-def init_app(app: Flask) -> None:
-    """Register the operations commands on ``app.cli``."""
-    app.cli.add_command(restart_workers)
-    app.cli.add_command(scheduler)
+@click.command("worker")
+@with_appcontext
+@click.option(
+    "--queues",
+    default=",".join(QUEUE_NAMES),
+    show_default=True,
+    help="Comma-separated queues, highest priority first.",
+)
+@click.option("--burst", is_flag=True, help="Stop when the queues are empty.")
+def worker(queues: str, burst: bool) -> None:
+    """Run an RQ worker inside this app."""
+    names = [name.strip() for name in queues.split(",") if name.strip()]
+    unknown = [name for name in names if name not in QUEUE_NAMES]
+    if unknown or not names:
+        raise click.BadParameter(
+            f"Queues must be among {', '.join(QUEUE_NAMES)}.", param_hint="--queues"
+        )
+    try:
+        run_worker(current_app._get_current_object(), names, burst=burst)  # type: ignore[attr-defined]
+    except RuntimeError as exc:
+        raise click.ClickException(str(exc)) from exc

@@ -1,4 +1,7 @@
-"""Flask CLI commands: db (Flask-Migrate, loaded lazily), reset-db, create-admin, seed, worker."""
+"""Data commands: db (Flask-Migrate, loaded lazily), reset-db, create-admin, seed, purge-revoked.
+
+Like routes, commands are callers: the services they use flush, and the command commits.
+"""
 
 from __future__ import annotations
 
@@ -10,15 +13,16 @@ from typing import cast
 
 import click
 import sqlalchemy as sa
-from flask import Flask, current_app, g
-from flask.cli import FlaskGroup, with_appcontext
+from flask import current_app, g
+from flask.cli import with_appcontext
 
+from flaskyard.auth.revocation import get_store
 from flaskyard.config import ConfigError, expand_setting
 from flaskyard.extensions import db, ensure_migrate
 from flaskyard.posts import cache as posts_cache
 from flaskyard.posts.models import Post
 from flaskyard.posts.services import create_post
-from flaskyard.queue import QUEUE_NAMES
+from flaskyard.settings import current_settings
 from flaskyard.users.services import (
     InvalidUserError,
     UserExistsError,
@@ -41,18 +45,20 @@ DEMO_POSTS = (
 @click.option("--force", is_flag=True, help="Allow this in production.")
 def reset_db(yes: bool, force: bool) -> None:
     """Drop every table and apply all migrations again (destroys all data)."""
-    if current_app.config["APP_ENV"] == "production" and not force:
+    if current_settings().production and not force:
         raise click.ClickException("Refusing to reset a production database without --force.")
     if not yes:
         click.confirm("This deletes every row in the database. Continue?", abort=True)
-    from flask_migrate import upgrade
+    from flask_migrate import upgrade  # Alembic is heavy; only this command and `db` load it
 
     ensure_migrate(current_app._get_current_object())  # type: ignore[attr-defined]
     db.drop_all()
     with db.engine.begin() as connection:
         connection.execute(sa.text("DROP TABLE IF EXISTS alembic_version"))
     upgrade()
-    posts_cache.bump()
+    # Dropping tables bypasses the session, so tell the posts cache's commit hook.
+    posts_cache.mark_changed(db.session())
+    db.session.commit()
     click.echo("The database was reset and migrated to the latest revision.")
 
 
@@ -108,7 +114,7 @@ def seed() -> None:
     """Create the default roles (and demo posts in development); safe to run again."""
     ensure_roles(session=db.session)
     created = 0
-    if current_app.config["APP_ENV"] == "development":
+    if current_settings().APP_ENV == "development":
         author = find_user(session=db.session, login=DEMO_AUTHOR)
         if author is None:
             # Nobody knows this password and the account cannot sign in: it only owns demo posts.
@@ -125,41 +131,13 @@ def seed() -> None:
                 create_post(session=db.session, author=author, title=title, body=body)
                 created += 1
     db.session.commit()
-    posts_cache.bump()
     click.echo(f"Default roles present; {created} demo posts created.")
-
-
-@click.command("worker")
-@with_appcontext
-@click.option(
-    "--queues",
-    default=",".join(QUEUE_NAMES),
-    show_default=True,
-    help="Comma-separated queues, highest priority first.",
-)
-@click.option("--burst", is_flag=True, help="Stop when the queues are empty.")
-def worker(queues: str, burst: bool) -> None:
-    """Run an RQ worker inside this app."""
-    from flaskyard.worker import run_worker
-
-    names = [name.strip() for name in queues.split(",") if name.strip()]
-    unknown = [name for name in names if name not in QUEUE_NAMES]
-    if unknown or not names:
-        raise click.BadParameter(
-            f"Queues must be among {', '.join(QUEUE_NAMES)}.", param_hint="--queues"
-        )
-    try:
-        run_worker(current_app._get_current_object(), names, burst=burst)  # type: ignore[attr-defined]
-    except RuntimeError as exc:
-        raise click.ClickException(str(exc)) from exc
 
 
 @click.command("purge-revoked")
 @with_appcontext
 def purge_revoked() -> None:
     """Delete revocation entries whose tokens have expired anyway (database store)."""
-    from flaskyard.auth.revocation import get_store
-
     click.echo(f"Purged {get_store().purge()} expired revocation entries.")
 
 
@@ -189,16 +167,3 @@ def db_commands(directory: str | None, x_arg: tuple[str, ...]) -> None:
     # What Flask-Migrate's own group callback records for its commands.
     g.directory = directory
     g.x_arg = x_arg
-
-
-def init_app(app: Flask) -> None:
-    """Register the commands on ``app.cli``."""
-    for command in (db_commands, reset_db, create_admin, seed, worker, purge_revoked):
-        app.cli.add_command(command)
-
-
-def main() -> None:
-    """The ``flaskyard`` console script: the Flask CLI bound to this app."""
-    from flaskyard import create_app
-
-    FlaskGroup(create_app=create_app)(prog_name="flaskyard")

@@ -6,6 +6,8 @@ from flask import Flask, current_app
 from redis import Redis
 from rq import Queue
 
+from flaskyard.settings import get_settings
+
 EXTENSION_KEY = "flaskyard.redis"
 QUEUE_NAMES = ("high", "default", "low")
 PROBE_TIMEOUT_SECONDS = 1.0
@@ -13,7 +15,7 @@ PROBE_TIMEOUT_SECONDS = 1.0
 
 def init_app(app: Flask) -> None:
     """Create the Redis clients (they connect lazily) when ``REDIS_URL`` is set."""
-    url = app.config.get("REDIS_URL")
+    url = get_settings(app).REDIS_URL
     clients: dict[str, Redis | None] = {"main": None, "probe": None}
     if url:
         clients["main"] = Redis.from_url(url, health_check_interval=30)

@@ -1,0 +1,61 @@
+"""The image's HEALTHCHECK: HTTP ``/healthz`` for servers, a Redis ping for queue roles."""
+
+from __future__ import annotations
+
+import os
+import urllib.request
+from pathlib import Path
+
+from flaskyard.boot.common import DEFAULT_ROLE, ROLES, first_line
+from flaskyard.boot.sizing import split_bind
+from flaskyard.boot.waiting import redis_check
+
+HEALTH_TIMEOUT_SECONDS = 4.0
+
+
+def _running_role() -> str:
+    """The role PID 1 (tini) was started with, read from its command line."""
+    try:
+        argv = Path("/proc/1/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return DEFAULT_ROLE
+    words = [part.decode(errors="replace") for part in argv if part]
+    if "flaskyard.boot" in words:
+        rest = words[words.index("flaskyard.boot") + 1 :]
+        return rest[0] if rest else DEFAULT_ROLE
+    return DEFAULT_ROLE
+
+
+def healthcheck(role: str | None = None) -> int:
+    """The image's HEALTHCHECK: HTTP /healthz for servers, a Redis ping for queue roles."""
+    role = role or _running_role()
+    if role in ("worker", "scheduler"):
+        # Import cost: the check runs every few seconds; load only what it needs.
+        from flaskyard.config import ConfigError, expand_setting
+
+        try:
+            url = expand_setting("REDIS_URL", os.environ)
+        except ConfigError as exc:
+            print(f"unhealthy: {exc}")
+            return 1
+        if not url:
+            print("unhealthy: REDIS_URL is not set.")
+            return 1
+        try:
+            redis_check(url)()
+        except Exception as exc:  # noqa: BLE001 - any failure is unhealthy
+            print(f"unhealthy: Redis {first_line(exc)}")
+            return 1
+        return 0
+    if role not in ROLES:
+        return 0  # a one-off command: nothing to probe
+    host, port = split_bind(os.environ.get("GUNICORN_BIND", "127.0.0.1:5000"))
+    if host in ("0.0.0.0", "::", ""):  # noqa: S104 - a bind address, compared, not bound
+        host = "127.0.0.1"
+    url = f"http://{host if ':' not in host else f'[{host}]'}:{port}/healthz"
+    try:
+        with urllib.request.urlopen(url, timeout=HEALTH_TIMEOUT_SECONDS) as response:  # noqa: S310
+            return 0 if response.status == 200 else 1
+    except OSError as exc:
+        print(f"unhealthy: {url} {first_line(exc)}")
+        return 1

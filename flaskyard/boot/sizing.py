@@ -1,0 +1,40 @@
+"""Server sizing from the CPUs this process may use; shared with ``gunicorn.conf.py``."""
+
+from __future__ import annotations
+
+import math
+import os
+from pathlib import Path
+
+from flaskyard.boot.common import BootError
+
+DEFAULT_THREADS = 8
+MAX_DEFAULT_WORKERS = 12
+
+
+def available_cpus() -> int:
+    """CPUs this process may use: the cgroup v2 quota when set, else the affinity mask."""
+    try:
+        count = len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - macOS
+        count = os.cpu_count() or 1
+    try:
+        quota, period = Path("/sys/fs/cgroup/cpu.max").read_text(encoding="ascii").split()[:2]
+        if quota != "max":
+            count = min(count, max(1, math.ceil(int(quota) / int(period))))
+    except (OSError, ValueError):
+        pass
+    return max(1, count)
+
+
+def default_workers(cpus: int | None = None) -> int:
+    """Gunicorn's rule of thumb, 2 × CPUs + 1, capped so a big host does not exhaust memory."""
+    return min(2 * (cpus or available_cpus()) + 1, MAX_DEFAULT_WORKERS)
+
+
+def split_bind(bind: str) -> tuple[str, int]:
+    """``host:port`` (or ``[v6]:port``) into its parts."""
+    host, _, port = bind.rpartition(":")
+    if not host or not port.isdigit():
+        raise BootError(f"GUNICORN_BIND must look like HOST:PORT, not {bind!r}.")
+    return host.strip("[]"), int(port)

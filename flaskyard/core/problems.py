@@ -1,0 +1,97 @@
+"""Problem details (RFC 9457): the one place every error body is shaped."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from http import HTTPStatus
+from typing import Any
+
+from flask import Response, json
+
+PROBLEM_MIMETYPE = "application/problem+json"
+#: The error body every endpoint returns, for the OpenAPI document.
+PROBLEM_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "description": "RFC 9457 problem details, served as application/problem+json.",
+    "properties": {
+        "type": {"type": "string"},
+        "title": {"type": "string"},
+        "status": {"type": "integer"},
+        "detail": {"type": "string"},
+    },
+    "required": ["type", "title", "status", "detail"],
+}
+VALIDATION_PROBLEM_SCHEMA: dict[str, Any] = {
+    **PROBLEM_SCHEMA,
+    "properties": {
+        **PROBLEM_SCHEMA["properties"],
+        "errors": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "properties": {
+                    "in": {"type": "string"},
+                    "field": {"type": "string"},
+                    "message": {"type": "string"},
+                },
+            },
+        },
+    },
+}
+VALIDATION_TYPE = "/problems/validation-error"
+
+
+def flatten_errors(detail: Mapping[str, Any]) -> list[dict[str, str]]:
+    """Turn ``{"json": {"title": ["msg"]}}`` into ``[{"in", "field", "message"}]``."""
+    errors: list[dict[str, str]] = []
+
+    def walk(location: str, prefix: str, node: Any) -> None:
+        if isinstance(node, Mapping):
+            for key, value in node.items():
+                walk(location, f"{prefix}.{key}" if prefix else str(key), value)
+        elif isinstance(node, list | tuple):
+            for item in node:
+                walk(location, prefix, item)
+        else:
+            errors.append({"in": location, "field": prefix, "message": str(node)})
+
+    for location, fields in detail.items():
+        walk(str(location), "", fields)
+    return errors
+
+
+def problem(
+    status: int,
+    detail: str | None = None,
+    *,
+    title: str | None = None,
+    type_: str = "about:blank",
+    headers: Any = None,
+    **extra: Any,
+) -> Response:
+    """Build a problem+json response."""
+    phrase = HTTPStatus(status).phrase if status in HTTPStatus._value2member_map_ else "Error"
+    body: dict[str, Any] = {"type": type_, "title": title or phrase, "status": status}
+    body["detail"] = detail or phrase
+    body.update(extra)
+    response = Response(json.dumps(body), status=status, mimetype=PROBLEM_MIMETYPE)
+    if headers:
+        response.headers.extend(headers)
+    return response
+
+
+def validation_problem(
+    messages: Mapping[str, Any],
+    detail: str = "The request has invalid fields.",
+    *,
+    headers: Any = None,
+) -> Response:
+    """A 422 naming each invalid field; ``messages`` is keyed by location (``json``, ``query``)."""
+    return problem(
+        422,
+        detail,
+        title="Validation error",
+        type_=VALIDATION_TYPE,
+        errors=flatten_errors(messages),
+        headers=headers,
+    )
