@@ -7,7 +7,7 @@ DIST := flaskyard/web/dist/index.html
 FRONTEND_SOURCES := $(wildcard frontend/src/*) frontend/package-lock.json frontend/rollup.config.mjs
 
 .DEFAULT_GOAL := help
-.PHONY: help run test lint lint-lock fmt bench bench-jobs bench-image frontend lock clean
+.PHONY: help run test lint lint-lock lint-imports fmt bench bench-jobs bench-image frontend lock clean
 
 help: ## Show this help.
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-10s\033[0m %s\n", $$1, $$2}'
@@ -36,11 +36,16 @@ run: $(STAMP) $(DIST) ## Start web (http://127.0.0.1:5000), an RQ worker and an 
 test: $(STAMP) ## Run the whole test suite (Postgres/MariaDB/Redis tests run when reachable).
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-lint: $(STAMP) ## ruff, mypy --strict and a lockfile check.
-	$(BIN)/ruff check flaskyard tests bench docker gunicorn.conf.py
-	$(BIN)/ruff format --check flaskyard tests bench docker gunicorn.conf.py
+lint: $(STAMP) ## ruff, mypy --strict, a lockfile check and the import contracts.
+	$(BIN)/ruff check flaskyard tests bench docker tools gunicorn.conf.py
+	$(BIN)/ruff format --check flaskyard tests bench docker tools gunicorn.conf.py
 	$(BIN)/mypy
 	@$(MAKE) --no-print-directory lint-lock
+	@$(MAKE) --no-print-directory lint-imports
+
+lint-imports: $(STAMP) ## Layer contracts (import-linter) and no import cycles, local imports included.
+	$(BIN)/lint-imports --no-cache
+	$(BIN)/python tools/import_cycles.py
 
 lint-lock: $(STAMP) ## Check that uv.lock and requirements/*.txt agree with pyproject.toml.
 	$(BIN)/uv lock --check -q
@@ -53,8 +58,8 @@ lint-lock: $(STAMP) ## Check that uv.lock and requirements/*.txt agree with pypr
 		|| { echo "requirements/granian.txt is stale: run make lock"; exit 1; }
 
 fmt: $(STAMP) ## Format and auto-fix the code.
-	$(BIN)/ruff format flaskyard tests bench docker gunicorn.conf.py
-	$(BIN)/ruff check --fix flaskyard tests bench docker gunicorn.conf.py
+	$(BIN)/ruff format flaskyard tests bench docker tools gunicorn.conf.py
+	$(BIN)/ruff check --fix flaskyard tests bench docker tools gunicorn.conf.py
 
 bench: $(STAMP) ## Benchmark against a bare-Flask baseline (needs Postgres, Redis and wrk).
 	$(BIN)/python bench/run.py
