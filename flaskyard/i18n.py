@@ -32,7 +32,7 @@ def select_locale() -> str:
 
 def _pybabel(*args: str) -> None:
     # Babel's own command line, called in-process: the same code as the `pybabel` tool.
-    from babel.messages.frontend import CommandLineInterface
+    from babel.messages.frontend import CommandLineInterface  # import cost: tooling only
 
     CommandLineInterface().run(["pybabel", "-q", *args])  # type: ignore[no-untyped-call]
 

@@ -146,7 +146,7 @@ class _MigrateCommands(click.Group):
 
     @staticmethod
     def _group() -> click.Group:
-        from flask_migrate.cli import db as group
+        from flask_migrate.cli import db as group  # import cost: Alembic, for `db` only
 
         return cast(click.Group, group)
 

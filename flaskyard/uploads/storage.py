@@ -7,6 +7,7 @@ import json
 import os
 import uuid
 from dataclasses import dataclass
+from io import BytesIO
 from pathlib import Path
 from typing import IO
 
@@ -158,8 +159,6 @@ def path_of(upload_dir: Path, storage_name: str) -> Path:
 
 def store_bytes(data: bytes, *, filename: str, upload_dir: Path) -> StoredFile:
     """Store bytes the server made itself (exports, thumbnails)."""
-    from io import BytesIO
-
     return store(
         BytesIO(data),
         client_filename=filename,
