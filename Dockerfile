@@ -18,33 +18,49 @@ COPY frontend/ ./
 RUN npm run build && test -f ../flaskyard/web/dist/index.html
 
 # --- 2. Python: locked, hashed dependencies into /opt/venv, then the package -----------------
+# The base's pip only bootstraps the installer (uv, hatchling) into /opt/installer, by hash and
+# with --no-deps, from requirements/installer.txt. uv then syncs /opt/venv to exactly the lock:
+# pip resolves a locked package's extras again (apiflask's pydantic[email]) and so breaks
+# --require-hashes, or picks a newer release, whenever upstream publishes one. /opt/installer
+# stays in this stage; the runtime copies only /opt/venv.
 FROM ${PYTHON_IMAGE} AS python
 ENV PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PIP_ROOT_USER_ACTION=ignore \
+    UV_NO_CACHE=1 \
+    UV_LINK_MODE=copy \
+    UV_PYTHON_DOWNLOADS=never \
     PATH=/opt/venv/bin:$PATH
 # binutils only here, for `strip`: the wheels' shared objects carry symbols nobody reads (~14 MB).
 # hadolint ignore=DL3008
 RUN apt-get update \
  && apt-get install -y --no-install-recommends binutils \
  && rm -rf /var/lib/apt/lists/* \
- && python -m venv /opt/venv
+ && python -m venv /opt/installer \
+ && python -m venv --without-pip /opt/venv
+COPY requirements/installer.txt /src/requirements/
+RUN /opt/installer/bin/pip install --no-deps --require-hashes -r /src/requirements/installer.txt
 # requirements/main.txt is the locked runtime set; requirements/granian.txt (the same plus
 # granian, for SERVER=granian) is picked with --build-arg REQUIREMENTS=requirements/granian.txt.
 ARG REQUIREMENTS=requirements/main.txt
 COPY requirements/ /src/requirements/
-RUN pip install --require-hashes -r "/src/$REQUIREMENTS" \
+RUN /opt/installer/bin/uv pip sync --python /opt/venv/bin/python --require-hashes --strict \
+      --compile-bytecode "/src/$REQUIREMENTS" \
  && find /opt/venv -name '*.so*' -type f -exec strip --strip-unneeded {} + \
  && python -c 'import PIL.Image, cryptography.hazmat.bindings._rust, psycopg, pydantic_core, argon2; assert psycopg.pq.__impl__ == "binary"'
 COPY pyproject.toml README.md /src/
 COPY docker/trim_babel.py /src/docker/
 COPY flaskyard/ /src/flaskyard/
 COPY --from=frontend /src/flaskyard/web/dist/ /src/flaskyard/web/dist/
-# The wheel carries the migrations and, as hatch artifacts, the built SPA; the check below
-# copies either in only if a build backend ever leaves it out, and fails if both are missing.
-# pip itself is removed afterwards: nothing installs at run time. Of Swagger UI only the four
-# files /api/docs serves are kept (the source maps and ES bundles are ~7 MB).
-RUN pip install --no-deps /src \
+# The wheel is built by the locked hatchling (no build isolation, so nothing is fetched) and
+# carries the migrations and, as hatch artifacts, the built SPA; the check below copies either
+# in only if a build backend ever leaves it out, and fails if both are missing. Of Swagger UI
+# only the four files /api/docs serves are kept (the source maps and ES bundles are ~7 MB).
+# /opt/venv never gets pip: nothing installs at run time.
+RUN /opt/installer/bin/pip wheel --no-deps --no-build-isolation --wheel-dir /tmp/wheel /src \
+ && /opt/installer/bin/uv pip install --python /opt/venv/bin/python --no-deps --compile-bytecode \
+      /tmp/wheel/flaskyard-*.whl \
+ && rm -rf /tmp/wheel \
  && pkg="$(python -c 'import flaskyard, pathlib; print(pathlib.Path(flaskyard.__file__).parent)')" \
  && for part in migrations web/dist; do \
       if [ ! -e "$pkg/$part" ]; then cp -r "/src/flaskyard/$part" "$pkg/$part"; fi; \
@@ -53,7 +69,6 @@ RUN pip install --no-deps /src \
  && python -m compileall -q "$pkg/migrations" \
  && python -m flaskyard.boot translations \
  && python /src/docker/trim_babel.py \
- && pip uninstall -q -y pip setuptools wheel \
  && find /opt/venv -name '*.pyi' -delete \
  && find /opt/venv -path '*/swagger_ui_bundle/vendor/*' -type f ! -name swagger-ui.css \
       ! -name swagger-ui-bundle.js ! -name swagger-ui-standalone-preset.js \

@@ -56,6 +56,9 @@ lint-lock: $(STAMP) ## Check that uv.lock and requirements/*.txt agree with pypr
 	@$(BIN)/uv export --frozen --no-header --no-dev --no-emit-project --extra granian -q \
 		| diff -q - requirements/granian.txt >/dev/null \
 		|| { echo "requirements/granian.txt is stale: run make lock"; exit 1; }
+	@$(BIN)/uv export --frozen --no-header --no-emit-project --only-group installer -q \
+		| diff -q - requirements/installer.txt >/dev/null \
+		|| { echo "requirements/installer.txt is stale: run make lock"; exit 1; }
 
 fmt: $(STAMP) ## Format and auto-fix the code.
 	$(BIN)/ruff format flaskyard tests bench docker tools gunicorn.conf.py
@@ -75,6 +78,7 @@ lock: $(STAMP) ## Re-resolve dependencies into uv.lock and requirements/*.txt.
 	$(BIN)/uv export --frozen --no-header --no-dev --no-emit-project -q -o requirements/main.txt
 	$(BIN)/uv export --frozen --no-header --no-emit-project -q -o requirements/dev.txt
 	$(BIN)/uv export --frozen --no-header --no-dev --no-emit-project --extra granian -q -o requirements/granian.txt
+	$(BIN)/uv export --frozen --no-header --no-emit-project --only-group installer -q -o requirements/installer.txt
 
 clean: ## Remove the virtualenv, caches and build output.
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache flaskyard/web/dist frontend/node_modules
