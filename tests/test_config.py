@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from flaskyard.config import ConfigError, Settings, load_settings
-from tests.helpers import built_app
+from tests.support.apps import built_app
 
 
 def _good_secret() -> str:
