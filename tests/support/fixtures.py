@@ -10,10 +10,10 @@ import atexit
 import shutil
 import subprocess
 import tempfile
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
@@ -21,6 +21,8 @@ from apiflask import APIFlask
 from flask.testing import FlaskClient
 from redis import Redis
 
+from flaskyard.extensions import db
+from flaskyard.users.services import ensure_roles
 from tests.support.backends import redis_answers, start_redis_server
 from tests.support.factories import make_user
 from tests.support.http import auth_headers
@@ -99,7 +101,7 @@ class Accounts:
     alice: dict[str, str]
     bob: dict[str, str]
     admin: dict[str, str]
-    ids: dict[str, Any] = field(default_factory=dict)
+    ids: dict[str, uuid.UUID] = field(default_factory=dict)
 
 
 @pytest.fixture
@@ -110,9 +112,6 @@ def accounts(app: APIFlask, client: FlaskClient) -> Accounts:
     own app context and database session, as in production (the ``db`` fixture would keep one
     session, with one long transaction, across all requests).
     """
-    from flaskyard.extensions import db
-    from flaskyard.users.services import ensure_roles
-
     ids = {}
     with app.app_context():
         ensure_roles(session=db.session)
