@@ -45,17 +45,14 @@ BENCH_PG_HOST (127.0.0.1), BENCH_PG_PORT (5432), BENCH_PG_USER (postgres).
 
 from __future__ import annotations
 
-import json
 import os
 import platform
 import re
 import secrets
-import shutil
 import signal
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
@@ -65,6 +62,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import run
+from harness import HarnessError, run_harness
 from jobs_tasks import DATABASE_URL_ENV, TABLE
 from psycopg import sql
 from redis import Redis
@@ -72,12 +70,9 @@ from rq import Queue
 from rq.job import Job, JobStatus
 from run import (
     BENCH_DIR,
-    ROOT,
-    HarnessError,
     _load_average,
     _positive_int,
     _require_loopback,
-    _terminate,
     clean_environment,
     git_revision,
     pg_connect,
@@ -513,55 +508,35 @@ def benchmark(config: JobsConfig, workdir: Path) -> dict[str, Any]:
     }
 
 
-def main() -> int:
-    signal.signal(signal.SIGTERM, _terminate)
-    try:
-        config = load_config()
-    except HarnessError as exc:
-        print(f"bench-jobs: error: {exc}", file=sys.stderr)
-        return 1
-    workdir = Path(tempfile.mkdtemp(prefix="flaskyard-bench-jobs-"))
-    try:
-        document = benchmark(config, workdir)
-    except HarnessError as exc:
-        print(f"bench-jobs: error: {exc}\nbench-jobs: logs kept in {workdir}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print(f"bench-jobs: interrupted; logs kept in {workdir}", file=sys.stderr)
-        return 130
-    except SystemExit:
-        print(f"bench-jobs: terminated; logs kept in {workdir}", file=sys.stderr)
-        raise
-
+def _report(document: Mapping[str, Any]) -> None:
     print_report(document["workloads"])
-    RESULTS_FILE.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS_FILE.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
-    shutil.rmtree(workdir, ignore_errors=True)
     inline = document["settings"]["inline_queues_default"]
     print(
         f"\ncrash isolation: only WORKER_INLINE_QUEUES ({inline}) run in-process; `low` (exports,"
         " imports, thumbnails)\nstill forks a work horse per job in Flaskyard's worker (stated,"
         " not measured here)."
     )
-    print(f"results: {RESULTS_FILE.relative_to(ROOT)}")
-    load = document["load_average"]
-    if load["start"] and load["end"]:
-        print(
-            f"load average (1 min) {load['start'][0]:.2f} at start, {load['end'][0]:.2f} at end, "
-            f"{os.cpu_count()} CPUs"
-        )
+
+
+def _verdict(document: Mapping[str, Any]) -> list[str]:
     goal = document["goal"]
     verdict = "PASS" if goal["met"] else "MISSED"
-    print(
-        f"jobs/s on {summary_jobs(document)} no-op jobs, Flaskyard/plain: {goal['ratio']:.2f}x "
-        f"(goal >= {GOAL_RATIO:.0f}x): {verdict}"
-    )
-    return 0
-
-
-def summary_jobs(document: Mapping[str, Any]) -> int:
     jobs: int = document["workloads"][GOAL_WORKLOAD]["jobs"]
-    return jobs
+    return [
+        f"jobs/s on {jobs} no-op jobs, Flaskyard/plain: {goal['ratio']:.2f}x "
+        f"(goal >= {GOAL_RATIO:.0f}x): {verdict}"
+    ]
+
+
+def main() -> int:
+    return run_harness(
+        "bench-jobs",
+        configure=load_config,
+        measure=benchmark,
+        report=_report,
+        verdict=_verdict,
+        results_file=RESULTS_FILE,
+    )
 
 
 if __name__ == "__main__":

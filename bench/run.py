@@ -36,18 +36,17 @@ import socket
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager, suppress
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from types import FrameType
 from typing import Any, Protocol, TextIO
 from urllib.parse import urlsplit
 
 import psycopg
+from harness import HarnessError, run_harness
 from psycopg import sql
 
 BENCH_DIR = Path(__file__).resolve().parent
@@ -72,10 +71,6 @@ SETTLE_STREAK = 3
 STOP_TIMEOUT_S = 10.0
 #: Environment names that would change how gunicorn or the app behaves behind our back.
 STRIPPED_ENV_PREFIXES = ("GUNICORN_", "FLASK_", "WERKZEUG_")
-
-
-class HarnessError(Exception):
-    """The benchmark could not be run; the message says why."""
 
 
 @dataclass(frozen=True)
@@ -843,60 +838,36 @@ def _load_average() -> list[float] | None:
         return None
 
 
-def _terminate(signum: int, _frame: FrameType | None) -> None:
-    raise SystemExit(128 + signum)
+def _configure() -> tuple[Config, str]:
+    wrk = shutil.which("wrk")
+    if wrk is None:
+        raise HarnessError(
+            "wrk is not installed (Debian: apt-get install -y wrk); "
+            "the harness installs nothing itself."
+        )
+    return load_config(), wrk
+
+
+def _verdict(document: Mapping[str, Any]) -> list[str]:
+    goal = document["goal"]
+    verdict = "PASS" if goal["met"] else "MISSED"
+    return [
+        f"posts list (uncached, POSTS_CACHE=false): {goal['uncached_ratio']:.2f} of baseline "
+        "(for information)",
+        f"posts list ({GOAL_VARIANT}): {goal['ratio']:.2f} of baseline "
+        f"(goal >= {GOAL_RATIO:.2f}): {verdict}",
+    ]
 
 
 def main() -> int:
-    signal.signal(signal.SIGTERM, _terminate)
-    wrk = shutil.which("wrk")
-    if wrk is None:
-        print(
-            "bench: error: wrk is not installed (Debian: apt-get install -y wrk); "
-            "the harness installs nothing itself.",
-            file=sys.stderr,
-        )
-        return 1
-    try:
-        config = load_config()
-    except HarnessError as exc:
-        print(f"bench: error: {exc}", file=sys.stderr)
-        return 1
-    workdir = Path(tempfile.mkdtemp(prefix="flaskyard-bench-"))
-    try:
-        document = benchmark(config, wrk, workdir)
-    except HarnessError as exc:
-        print(f"bench: error: {exc}\nbench: logs kept in {workdir}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print(f"bench: interrupted; logs kept in {workdir}", file=sys.stderr)
-        return 130
-    except SystemExit:
-        print(f"bench: terminated; logs kept in {workdir}", file=sys.stderr)
-        raise
-
-    print_table(document)
-    RESULTS_FILE.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS_FILE.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
-    shutil.rmtree(workdir, ignore_errors=True)
-    goal = document["goal"]
-    verdict = "PASS" if goal["met"] else "MISSED"
-    print(f"\nresults: {RESULTS_FILE.relative_to(ROOT)}")
-    load = document["load_average"]
-    if load["start"] and load["end"]:
-        print(
-            f"load average (1 min) {load['start'][0]:.2f} at start, {load['end'][0]:.2f} at end, "
-            f"{os.cpu_count()} CPUs"
-        )
-    print(
-        f"posts list (uncached, POSTS_CACHE=false): {goal['uncached_ratio']:.2f} of baseline "
-        "(for information)"
+    return run_harness(
+        "bench",
+        configure=_configure,
+        measure=lambda setup, workdir: benchmark(setup[0], setup[1], workdir),
+        report=print_table,
+        verdict=_verdict,
+        results_file=RESULTS_FILE,
     )
-    print(
-        f"posts list ({GOAL_VARIANT}): {goal['ratio']:.2f} of baseline "
-        f"(goal >= {GOAL_RATIO:.2f}): {verdict}"
-    )
-    return 0
 
 
 if __name__ == "__main__":

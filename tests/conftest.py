@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import os
-import secrets
 import shutil
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-import sqlalchemy as sa
 from apiflask import APIFlask
 from flask.testing import FlaskClient, FlaskCliRunner
 from flask_sqlalchemy import SQLAlchemy
@@ -19,16 +17,20 @@ from flask_sqlalchemy import SQLAlchemy
 from flaskyard import create_app
 from flaskyard.extensions import db as _db
 from flaskyard.extensions import ensure_migrate
-from tests import backends
+from flaskyard.users.models import User
+from flaskyard.users.services import ensure_roles
+from tests.support import backends
+from tests.support.apps import base_config
+from tests.support.factories import UserFactory
+from tests.support.factories import make_user as _make_user
+from tests.support.http import PASSWORD
 
 _probes: dict[str, backends.Probe] = {}
-_redis: backends.RedisServer | None = None
 _backend_of: dict[str, str] = {}
 _outcomes: dict[str, Counter[str]] = {}
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    global _redis
     tmp = Path(config.rootpath) / ".pytest_cache" / "services"
     tmp.mkdir(parents=True, exist_ok=True)
     missing = []
@@ -36,9 +38,9 @@ def pytest_configure(config: pytest.Config) -> None:
         _probes[name] = backends.probe_database(name)
         if not _probes[name].ok and name in backends.required():
             missing.append(_probes[name].reason)
-    _redis = backends.RedisServer(tmp)
-    if not _redis.url and "redis" in backends.required():
-        missing.append(_redis.reason)
+    redis = backends.start_session_redis(tmp)
+    if not redis.url and "redis" in backends.required():
+        missing.append(redis.reason)
     if "chromium" in backends.required() and not shutil.which("chromium"):
         missing.append("Chromium is not installed (apt-get install chromium)")
     if missing:
@@ -46,8 +48,9 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
-    if _redis is not None:
-        _redis.stop()
+    redis = backends.session_redis()
+    if redis is not None:
+        redis.stop()
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -67,20 +70,19 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:
+    redis = backends.session_redis()
     terminalreporter.section("backends")
     for name in (*backends.DATABASE_BACKENDS, "redis"):
         counts = _outcomes.get(name, Counter())
         label = backends.LABELS[name]
         if name == "redis":
             where = (
-                (" (embedded)" if _redis and _redis.embedded else "")
-                if _redis and _redis.url
-                else ""
+                (" (embedded)" if redis and redis.embedded else "") if redis and redis.url else ""
             )
             status = (
                 f"ran{where}"
-                if _redis and _redis.url
-                else f"SKIPPED: {_redis.reason if _redis else ''}"
+                if redis and redis.url
+                else f"SKIPPED: {redis.reason if redis else ''}"
             )
         else:
             status = "ran" if _probes[name].ok else f"SKIPPED: {_probes[name].reason}"
@@ -100,9 +102,10 @@ def services_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def redis_url() -> str:
     """A Redis URL for tests that need one (skips when none is reachable)."""
-    if _redis is None or not _redis.url:
-        pytest.skip(_redis.reason if _redis else "Redis not configured")
-    return _redis.url
+    redis = backends.session_redis()
+    if redis is None or not redis.url:
+        pytest.skip(redis.reason if redis else "Redis not configured")
+    return redis.url
 
 
 def _param(name: str) -> Any:
@@ -133,23 +136,6 @@ def database_url(backend: str, services_dir: Path) -> Iterator[str]:
         _db.engine.dispose()
     yield url
     backends.drop_database(backend, name, services_dir)
-
-
-def base_config(database_url: str, **extra: Any) -> dict[str, Any]:
-    """Settings every test app shares; tests add their own on top."""
-    config: dict[str, Any] = {
-        "APP_ENV": "testing",
-        "DATABASE_URL": database_url,
-        "SECRET_KEY": secrets.token_urlsafe(32),
-        "JWT_SECRET_KEY": secrets.token_urlsafe(32),
-        "LOG_LEVEL": "WARNING",
-        # Rate-limit counters live in the shared Redis: each app gets its own.
-        "RATELIMIT_KEY_PREFIX": f"test-{secrets.token_hex(8)}",
-    }
-    if _redis is not None and _redis.url:
-        config["REDIS_URL"] = _redis.url
-    config.update(extra)
-    return config
 
 
 def _empty_tables() -> None:
@@ -197,17 +183,24 @@ def runner(app: APIFlask) -> FlaskCliRunner:
 
 
 @pytest.fixture
-def make_user(db: SQLAlchemy) -> Any:
+def make_user(db: SQLAlchemy) -> UserFactory:
     """Create and commit a user: ``make_user("alice", roles=("user", "admin"))``."""
-    from flaskyard.users.services import create_user
 
-    def make(username: str = "alice", *, password: str = "correct horse battery", **kw: Any) -> Any:  # noqa: S107
-        user = create_user(
-            session=db.session,
-            username=username,
-            email=kw.pop("email", f"{username}@example.com"),
+    def make(
+        username: str = "alice",
+        *,
+        password: str = PASSWORD,
+        email: str | None = None,
+        roles: Iterable[str] = ("user",),
+        email_verified: bool = False,
+    ) -> User:
+        user = _make_user(
+            db.session,
+            username,
             password=password,
-            **kw,
+            email=email,
+            roles=roles,
+            email_verified=email_verified,
         )
         db.session.commit()
         return user
@@ -215,6 +208,8 @@ def make_user(db: SQLAlchemy) -> Any:
     return make
 
 
-def count_rows(table: str) -> int:
-    """How many rows ``table`` holds, in the current app's database."""
-    return int(_db.session.scalar(sa.text(f"SELECT COUNT(*) FROM {table}")) or 0)  # noqa: S608
+@pytest.fixture
+def roles(db: SQLAlchemy) -> None:
+    """The default ``user`` and ``admin`` roles."""
+    ensure_roles(session=db.session)
+    db.session.commit()

@@ -20,9 +20,9 @@ from flaskyard.settings import get_settings
 from flaskyard.users.models import Role, User
 from flaskyard.users.passwords import verify_password
 from flaskyard.users.services import find_user
-from tests.backends import fresh_database_url
-from tests.conftest import base_config, count_rows
-from tests.helpers import built_app
+from tests.support.apps import base_config, built_app, count_rows
+from tests.support.backends import fresh_database_url
+from tests.support.factories import UserFactory
 
 ADMIN_PASSWORD = "a long admin passphrase"
 _VERSION_SQL = "SELECT version_num FROM alembic_version"
@@ -181,7 +181,7 @@ def test_create_admin_refuses_invalid_data(
 
 
 def test_create_admin_refuses_duplicates(
-    runner: FlaskCliRunner, db: SQLAlchemy, make_user: Any
+    runner: FlaskCliRunner, db: SQLAlchemy, make_user: UserFactory
 ) -> None:
     make_user("root")
     env = {"ADMIN_PASSWORD": ADMIN_PASSWORD}
@@ -224,7 +224,9 @@ def test_reset_db_empties_data_and_migrates_to_head(
         assert versions == [_head()]
 
 
-def test_reset_db_asks_first(runner: FlaskCliRunner, db: SQLAlchemy, make_user: Any) -> None:
+def test_reset_db_asks_first(
+    runner: FlaskCliRunner, db: SQLAlchemy, make_user: UserFactory
+) -> None:
     make_user("alice")
     result = runner.invoke(args=["reset-db"], input="n\n")
     assert result.exit_code != 0
@@ -233,7 +235,7 @@ def test_reset_db_asks_first(runner: FlaskCliRunner, db: SQLAlchemy, make_user: 
 
 
 def test_reset_db_refuses_production_without_force(
-    app_config: dict[str, Any], db: SQLAlchemy, make_user: Any
+    app_config: dict[str, Any], db: SQLAlchemy, make_user: UserFactory
 ) -> None:
     make_user("alice")
     with built_app({**app_config, "APP_ENV": "production"}, "production") as production:

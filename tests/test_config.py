@@ -14,7 +14,7 @@ import pytest
 
 from flaskyard.config import ConfigError, Settings, load_settings
 from flaskyard.settings import get_settings
-from tests.helpers import built_app
+from tests.support.apps import built_app
 
 
 def _good_secret() -> str:

@@ -6,23 +6,18 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import pytest
 from apiflask import APIFlask
 from flask.testing import FlaskClient
 from redis import Redis
 
-from tests.jobs.fixtures import (
-    Accounts,
-    _isolated_redis,
-    accounts,
-    jobs_redis_url,
-    redis,
-)
-from tests.jobs.util import problem, start_job
+from tests.support.backends import TWO_BACKENDS
+from tests.support.fixtures import Accounts, _isolated_redis, accounts, jobs_redis_url, redis
+from tests.support.http import problem
+from tests.support.jobs import start_job
 
 __all__ = ["_isolated_redis", "accounts", "jobs_redis_url", "redis"]
 #: Role checks read users from the database; two backends are enough for that.
-pytestmark = pytest.mark.parametrize("backend", ["sqlite", "postgres"], indirect=True)
+pytestmark = TWO_BACKENDS
 
 DASHBOARD = "/admin/rq/"
 #: One of the dashboard's JSON views.

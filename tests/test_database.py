@@ -9,11 +9,13 @@ import pytest
 import sqlalchemy as sa
 from flask_sqlalchemy import SQLAlchemy
 
+from tests.support.backends import POSTGRES
+
 PID_SQL = sa.text("SELECT pg_backend_pid()")
 
 
 @pytest.mark.postgres
-@pytest.mark.parametrize("backend", ["postgres"], indirect=True)
+@POSTGRES
 def test_engine_is_disposed_after_fork(db: SQLAlchemy) -> None:
     engine = db.engine
     with engine.connect() as connection:

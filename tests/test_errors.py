@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NoReturn
 
 import pytest
 from apiflask import APIFlask, Schema
 from apiflask.fields import String
 from flask import request
 from flask.testing import FlaskClient
+
+from tests.support.apps import built_app
+from tests.support.http import problem
 
 
 class _NameIn(Schema):
@@ -29,32 +32,21 @@ def routes(app: APIFlask) -> APIFlask:
         return {"size": len(request.get_data())}
 
     @app.get("/api/test/crash")
-    def crash() -> None:
+    def crash() -> NoReturn:
         raise RuntimeError("database password is hunter2")
 
     app.config["PROPAGATE_EXCEPTIONS"] = False
     return app
 
 
-def _problem(response: Any, status: int) -> dict[str, Any]:
-    assert response.status_code == status
-    assert response.mimetype == "application/problem+json"
-    body: dict[str, Any] = response.get_json(force=True)
-    assert body["status"] == status
-    assert isinstance(body["type"], str) and body["type"]
-    assert isinstance(body["title"], str) and body["title"]
-    assert isinstance(body["detail"], str) and body["detail"]
-    return body
-
-
 def test_404(client: FlaskClient) -> None:
-    body = _problem(client.get("/api/v1/nothing-here"), 404)
+    body = problem(client.get("/api/v1/nothing-here"), 404)
     assert body["title"] == "Not Found"
 
 
 def test_405_has_allow_header(client: FlaskClient) -> None:
     response = client.post("/healthz")
-    body = _problem(response, 405)
+    body = problem(response, 405)
     assert body["title"] == "Method Not Allowed"
     allowed = {method.strip() for method in response.headers["Allow"].split(",")}
     assert "GET" in allowed
@@ -63,7 +55,7 @@ def test_405_has_allow_header(client: FlaskClient) -> None:
 
 def test_405_on_api_collection(client: FlaskClient) -> None:
     response = client.delete("/api/v1/posts")
-    _problem(response, 405)
+    problem(response, 405)
     assert "GET" in response.headers["Allow"]
 
 
@@ -75,7 +67,7 @@ def test_413_body_too_large(app_config: dict[str, Any], request: pytest.FixtureR
     response = app.test_client().post(
         "/api/test/raw", data=b"x" * (2 * 1024 * 1024), content_type="application/octet-stream"
     )
-    body = _problem(response, 413)
+    body = problem(response, 413)
     assert body["title"] == "Content Too Large" or body["title"] == "Request Entity Too Large"
 
 
@@ -89,12 +81,12 @@ def test_malformed_json(routes: APIFlask) -> None:
     response = routes.test_client().post(
         "/api/test/echo", data='{"name": "unterminated', content_type="application/json"
     )
-    body = _problem(response, 400)
+    body = problem(response, 400)
     assert body["title"] == "Bad Request"
 
 
 def test_validation_error_lists_fields(routes: APIFlask) -> None:
-    body = _problem(routes.test_client().post("/api/test/echo", json={"name": 5}), 422)
+    body = problem(routes.test_client().post("/api/test/echo", json={"name": 5}), 422)
     assert body["type"] != "about:blank"
     assert body["errors"] == [
         {"in": "json", "field": "name", "message": body["errors"][0]["message"]}
@@ -104,7 +96,7 @@ def test_validation_error_lists_fields(routes: APIFlask) -> None:
 def test_unexpected_exception_is_500_without_details(routes: APIFlask) -> None:
     assert routes.testing is True or routes.config["PROPAGATE_EXCEPTIONS"] is False
     response = routes.test_client().get("/api/test/crash")
-    body = _problem(response, 500)
+    body = problem(response, 500)
     assert body["title"] == "Internal Server Error"
     text = response.get_data(as_text=True)
     assert "traceback" not in body
@@ -114,15 +106,13 @@ def test_unexpected_exception_is_500_without_details(routes: APIFlask) -> None:
 
 
 def test_production_500_has_no_traceback(app_config: dict[str, Any]) -> None:
-    from tests.helpers import built_app
-
     with built_app({**app_config, "APP_ENV": "production"}, "production") as app:
 
         @app.get("/api/test/crash")
-        def crash() -> None:
+        def crash() -> NoReturn:
             raise RuntimeError("database password is hunter2")
 
         response = app.test_client().get("/api/test/crash")
-    body = _problem(response, 500)
+    body = problem(response, 500)
     assert "traceback" not in body
     assert "hunter2" not in response.get_data(as_text=True)

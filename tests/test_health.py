@@ -8,8 +8,7 @@ from typing import Any
 
 from flask.testing import FlaskClient
 
-from tests.conftest import base_config
-from tests.helpers import built_app
+from tests.support.apps import base_config, built_app
 
 UNREACHABLE_DB = "postgresql+psycopg://postgres@127.0.0.1:1/x"
 

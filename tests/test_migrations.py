@@ -11,9 +11,8 @@ from alembic.migration import MigrationContext
 from flask_migrate import downgrade, upgrade
 
 from flaskyard.extensions import db, ensure_migrate
-from tests.backends import fresh_database_url
-from tests.conftest import base_config
-from tests.helpers import built_app
+from tests.support.apps import base_config, built_app
+from tests.support.backends import fresh_database_url
 
 APP_TABLES = {"users", "roles", "user_roles", "posts"}
 

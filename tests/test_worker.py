@@ -11,12 +11,10 @@ from rq import Queue
 from rq.job import Job
 
 from flaskyard.worker import FlaskyardWorker, run_worker
-from tests.jobs.fixtures import _isolated_redis, jobs_redis_url, redis
+from tests.support.backends import SQLITE
+from tests.support.fixtures import _isolated_redis, jobs_redis_url, redis
 
 __all__ = ["_isolated_redis", "jobs_redis_url", "redis"]
-
-#: Nothing here depends on the database.
-SQLITE = pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
 
 
 @SQLITE
@@ -85,8 +83,8 @@ def test_the_real_command_refuses_unknown_queues(app: APIFlask, redis: Redis) ->
     import subprocess
     import sys
 
-    from tests.jobs.util import worker_env
-    from tests.servers import ROOT
+    from tests.support.jobs import worker_env
+    from tests.support.servers import ROOT
 
     result = subprocess.run(
         [sys.executable, "-m", "flask", "--app", "flaskyard", "worker", "--queues", "nope"],

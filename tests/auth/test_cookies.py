@@ -7,7 +7,8 @@ from typing import Any
 import pytest
 from flask.testing import FlaskClient
 
-from tests.auth.util import LOGOUT, REFRESH, bearer, login, me_status, problem
+from tests.support.factories import UserFactory
+from tests.support.http import LOGOUT, REFRESH, bearer, login, me_status, problem
 
 pytestmark = pytest.mark.usefixtures("roles")
 COOKIE_PATH = "/api/v1/auth/"
@@ -25,7 +26,7 @@ def _attributes(header: str) -> dict[str, str]:
 
 
 @pytest.fixture
-def cookie_login(client: FlaskClient, make_user: Any) -> Any:
+def cookie_login(client: FlaskClient, make_user: UserFactory) -> Any:
     make_user("alice")
     response = login(client, "alice", cookie=True)
     assert response.status_code == 200, response.get_data(as_text=True)

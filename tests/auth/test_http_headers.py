@@ -12,9 +12,7 @@ from apiflask import APIFlask
 from flask.testing import FlaskClient
 
 from flaskyard.settings import get_settings
-from tests.auth.util import isolate_rate_limits
-from tests.conftest import base_config
-from tests.helpers import built_app
+from tests.support.apps import base_config, built_app, isolate_rate_limits
 
 ORIGIN = "https://app.example"
 

@@ -13,17 +13,9 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from flask.testing import FlaskClient
 from jwt.algorithms import RSAAlgorithm
 
-from tests.auth.util import (
-    ME,
-    REFRESH,
-    b64url,
-    bearer,
-    hs256_with_any_key,
-    me_status,
-    problem,
-    tokens,
-    unverified,
-)
+from tests.support.factories import UserFactory
+from tests.support.http import ME, REFRESH, bearer, me_status, problem, tokens
+from tests.support.jwts import b64url, hs256_with_any_key, unverified
 
 pytestmark = pytest.mark.usefixtures("roles")
 
@@ -62,7 +54,7 @@ def rs256(app_config: dict[str, Any], server_keys: tuple[str, str, Any]) -> None
 
 
 @pytest.fixture
-def alice(client: FlaskClient, make_user: Any) -> dict[str, Any]:
+def alice(client: FlaskClient, make_user: UserFactory) -> dict[str, Any]:
     """alice's user object and a fresh token pair."""
     user = make_user("alice")
     pair = tokens(client, "alice")
@@ -121,7 +113,7 @@ def test_other_keys_and_algorithms_on_an_hs256_app_are_rejected(
 
 
 def test_tampered_payload_is_rejected(
-    client: FlaskClient, alice: dict[str, Any], make_user: Any
+    client: FlaskClient, alice: dict[str, Any], make_user: UserFactory
 ) -> None:
     bob = make_user("bob")
     head, _, signature = alice["access_token"].split(".")

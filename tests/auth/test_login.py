@@ -11,7 +11,9 @@ import pytest
 from flask.testing import FlaskClient
 from flask_sqlalchemy import SQLAlchemy
 
-from tests.auth.util import LOGIN, ME, REGISTER, bearer, login, problem, unverified
+from tests.support.factories import UserFactory
+from tests.support.http import LOGIN, ME, REGISTER, bearer, login, problem
+from tests.support.jwts import unverified
 
 pytestmark = pytest.mark.usefixtures("roles")
 
@@ -27,7 +29,7 @@ def _assert_pair(response: Any) -> dict[str, Any]:
     return body
 
 
-def test_login_by_username_or_email(client: FlaskClient, make_user: Any) -> None:
+def test_login_by_username_or_email(client: FlaskClient, make_user: UserFactory) -> None:
     make_user("alice")
     for login_with in ("alice", "ALICE", "alice@example.com", "Alice@Example.COM"):
         body = _assert_pair(login(client, login_with))
@@ -36,7 +38,9 @@ def test_login_by_username_or_email(client: FlaskClient, make_user: Any) -> None
         assert response.get_json()["username"] == "alice"
 
 
-def test_failures_look_the_same(client: FlaskClient, make_user: Any, db: SQLAlchemy) -> None:
+def test_failures_look_the_same(
+    client: FlaskClient, make_user: UserFactory, db: SQLAlchemy
+) -> None:
     make_user("alice")
     inactive = make_user("ina")
     inactive.active = False
@@ -51,7 +55,7 @@ def test_failures_look_the_same(client: FlaskClient, make_user: Any, db: SQLAlch
 
 
 def test_unknown_user_takes_as_long_as_a_wrong_password(
-    client: FlaskClient, make_user: Any
+    client: FlaskClient, make_user: UserFactory
 ) -> None:
     make_user("alice")
     login(client, "warm-up", "x")  # builds the dummy hash once
@@ -72,7 +76,7 @@ def test_unknown_user_takes_as_long_as_a_wrong_password(
     assert 0.5 <= ratio <= 2, (ratio, wrong, unknown)
 
 
-def test_token_claims(client: FlaskClient, make_user: Any) -> None:
+def test_token_claims(client: FlaskClient, make_user: UserFactory) -> None:
     user = make_user("alice")
     body = _assert_pair(login(client, "alice"))
     header, access = unverified(body["access_token"])

@@ -13,8 +13,8 @@ import pytest
 from flask.testing import FlaskClient
 
 from flaskyard.auth import services
-from tests.auth.conftest import Mailbox
-from tests.auth.util import (
+from tests.support.factories import UserFactory
+from tests.support.http import (
     ME,
     REGISTER,
     bearer,
@@ -24,6 +24,7 @@ from tests.auth.util import (
     refresh_status,
     tokens,
 )
+from tests.support.mail import Mailbox
 
 VERIFY = "/api/v1/auth/verify-email/confirm"
 RESET = "/api/v1/auth/password-reset"
@@ -127,7 +128,7 @@ def test_bad_and_expired_tokens_are_400(
 
 @pytest.mark.usefixtures("inline_mail", "smtp", "roles")
 def test_reset_for_an_inactive_user_sends_nothing(
-    client: FlaskClient, smtp: Mailbox, make_user: Any, db: Any
+    client: FlaskClient, smtp: Mailbox, make_user: UserFactory, db: Any
 ) -> None:
     user = make_user("dora")
     user.active = False

@@ -17,8 +17,8 @@ import pytest
 import sqlalchemy as sa
 
 from flaskyard.devserver import free_port
-from tests import backends
-from tests.servers import Gunicorn, Reply, clean_environ, flask_cli, restart_all, stop_all
+from tests.support import backends
+from tests.support.servers import Gunicorn, Reply, clean_environ, flask_cli, restart_all, stop_all
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres, pytest.mark.redis]
 

@@ -15,21 +15,20 @@ from flask_sqlalchemy import SQLAlchemy
 
 from flaskyard.auth.models import RevokedToken
 from flaskyard.auth.tokens import issue_pair, revoke_token
-from flaskyard.users.services import create_user
-from tests.auth.util import (
+from tests.support.apps import built_app, isolate_rate_limits
+from tests.support.factories import UserFactory, make_user
+from tests.support.http import (
     LOGOUT,
     ME,
     REFRESH,
     bearer,
-    isolate_rate_limits,
     login,
     me_status,
     problem,
     refresh_status,
     tokens,
-    unverified,
 )
-from tests.helpers import built_app
+from tests.support.jwts import unverified
 
 STORES = ["memory", "redis", "database"]
 
@@ -56,7 +55,7 @@ def refresh_ttl(app_config: dict[str, Any]) -> int:
 
 
 @pytest.fixture
-def alice(roles: None, make_user: Any) -> Any:
+def alice(roles: None, make_user: UserFactory) -> Any:
     return make_user("alice")
 
 
@@ -92,7 +91,7 @@ def test_refresh_rotates_and_a_replay_kills_the_whole_login(client: FlaskClient)
 
 
 @pytest.mark.usefixtures("store", "alice")
-def test_logout(client: FlaskClient, make_user: Any) -> None:
+def test_logout(client: FlaskClient, make_user: UserFactory) -> None:
     # Both tokens of this login die; other logins live on.
     problem(client.post(LOGOUT), 401)
     pair = tokens(client, "alice")
@@ -185,10 +184,11 @@ def _mint(application: APIFlask) -> str:
     from flask_jwt_extended import create_access_token
 
     with application.app_context():
-        return create_access_token(
+        token: str = create_access_token(
             identity="00000000-0000-4000-8000-000000000001",
             additional_claims={"fam": "f" * 32, "ver": 0},
         )
+    return token
 
 
 def test_redis_store_down_fails_closed(app_config: dict[str, Any]) -> None:
@@ -262,9 +262,8 @@ def test_database_entries_expire_with_their_tokens(app: APIFlask, db: SQLAlchemy
 @pytest.mark.usefixtures("database_store")
 def test_purge_revoked_deletes_only_expired_rows(db: SQLAlchemy, runner: Any) -> None:
     now = datetime.now(UTC)
-    table = RevokedToken.__table__
     db.session.execute(
-        sa.insert(table),
+        sa.insert(RevokedToken),
         [
             {"key": "expired-1", "expires_at": now - timedelta(days=1)},
             {"key": "expired-2", "expires_at": now - timedelta(seconds=5)},
@@ -290,12 +289,7 @@ def test_a_revoked_login_stays_revoked_in_a_new_app(
         with built_app(config) as first, first.app_context():
             from flaskyard.extensions import db
 
-            user = create_user(
-                session=db.session,
-                username=f"carol-{kind}",
-                email=f"carol-{kind}@example.com",
-                password="correct horse battery",
-            )
+            user = make_user(db.session, f"carol-{kind}")
             db.session.commit()
             pair = issue_pair(user)
             client = first.test_client()

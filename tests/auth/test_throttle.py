@@ -9,14 +9,15 @@ import pytest
 from flask.testing import FlaskClient
 from redis import Redis
 
-from tests.auth.util import isolate_rate_limits, login, problem
-from tests.helpers import built_app
+from tests.support.apps import built_app, isolate_rate_limits
+from tests.support.factories import UserFactory
+from tests.support.http import login, problem
 
 pytestmark = [pytest.mark.usefixtures("redis_url", "roles")]
 
 
 @pytest.fixture
-def users(make_user: Any) -> None:
+def users(make_user: UserFactory) -> None:
     make_user("alice")
     make_user("bob")
 
@@ -69,7 +70,7 @@ def test_successful_logins_do_not_count(client: FlaskClient) -> None:
 
 
 @pytest.mark.usefixtures("users")
-def test_per_address_limit(app_config: dict[str, Any], make_user: Any) -> None:
+def test_per_address_limit(app_config: dict[str, Any], make_user: UserFactory) -> None:
     config = {**app_config, "LOGIN_RATE_LIMIT_IP": "5 per minute"}
     isolate_rate_limits(config)
     with built_app(config) as application:

@@ -26,7 +26,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from tests.backends import ADMIN_URLS
+from tests.support.backends import ADMIN_URLS
 
 REDIS_URL = os.environ.get("CONTAINER_REDIS_URL", "redis://127.0.0.1:6379/13")
 LABEL = "flaskyard-test=1"
@@ -348,7 +348,7 @@ def run_demo_job(
         if not seen or seen[-1] != job["progress"]:
             seen.append(job["progress"])
         if job["status"] in ("finished", "failed", "canceled"):
-            job["progress_seen"] = seen
-            return job
+            ended: dict[str, Any] = {**job, "progress_seen": seen}
+            return ended
         time.sleep(0.2)
     raise AssertionError(f"Job {job['id']} did not end in {timeout} s: {job}")

@@ -17,20 +17,48 @@ from flaskyard import boot
 from flaskyard.config import load_settings
 
 
+class FakeClock:
+    """A clock that only moves when ``sleep`` is called, so backoff tests take no time."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+        self.sleeps: list[float] = []
+
+    def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.now += seconds
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def _refused() -> None:
+    raise ConnectionError("no")
+
+
+def _boot(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """``python -m flaskyard.boot <args>``, its output as text."""
+    return subprocess.run(  # noqa: S603
+        [sys.executable, "-m", "flaskyard.boot", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
 def test_wait_for_backs_off_with_one_log_line_per_attempt(caplog: pytest.LogCaptureFixture) -> None:
-    now = [0.0]
+    clock = FakeClock()
     calls = []
 
     def check() -> None:
-        calls.append(now[0])
+        calls.append(clock.now)
         if len(calls) < 4:
             raise ConnectionError("connection refused")
 
-    def sleep(seconds: float) -> None:
-        now[0] += seconds
-
     with caplog.at_level("INFO", logger="flaskyard.boot"):
-        attempts = boot.wait_for("the thing", check, timeout=60, sleep=sleep, clock=lambda: now[0])
+        attempts = boot.wait_for("the thing", check, timeout=60, sleep=clock.sleep, clock=clock)
     assert attempts == 4
     assert calls == [0.0, 0.5, 1.5, 3.5]  # doubling delays
     waiting = [r.getMessage() for r in caplog.records if "waiting for the thing" in r.getMessage()]
@@ -40,30 +68,17 @@ def test_wait_for_backs_off_with_one_log_line_per_attempt(caplog: pytest.LogCapt
 
 
 def test_wait_for_is_bounded() -> None:
-    now = [0.0]
-
-    def failing() -> None:
-        raise ConnectionError("no")
-
-    def sleep(seconds: float) -> None:
-        now[0] += seconds
-
+    clock = FakeClock()
     with pytest.raises(boot.BootError, match=r"Gave up waiting for X after \d+ attempts"):
-        boot.wait_for("X", failing, timeout=20, sleep=sleep, clock=lambda: now[0])
-    assert now[0] <= 20
+        boot.wait_for("X", _refused, timeout=20, sleep=clock.sleep, clock=clock)
+    assert clock.now <= 20
 
 
 def test_delays_are_capped() -> None:
-    now = [0.0]
-    delays: list[float] = []
-
-    def sleep(seconds: float) -> None:
-        delays.append(seconds)
-        now[0] += seconds
-
+    clock = FakeClock()
     with pytest.raises(boot.BootError):
-        boot.wait_for("X", lambda: 1 / 0, timeout=60, sleep=sleep, clock=lambda: now[0])  # type: ignore[func-returns-value]
-    assert max(delays) == boot.MAX_DELAY_SECONDS
+        boot.wait_for("X", _refused, timeout=60, sleep=clock.sleep, clock=clock)
+    assert max(clock.sleeps) == boot.MAX_DELAY_SECONDS
 
 
 def test_safe_url_hides_passwords() -> None:
@@ -136,41 +151,20 @@ def test_boot_migrates_sqlite_and_says_which_revision(tmp_path: Path) -> None:
         "LOG_FORMAT": "text",
     }
     env.pop("REDIS_URL", None)
-    result = subprocess.run(  # noqa: S603
-        [sys.executable, "-m", "flaskyard.boot", "migrate"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    result = _boot("migrate", env=env)
     assert result.returncode == 0, result.stderr
     assert "database schema at revision" in result.stdout
     assert "Running upgrade" in result.stderr
 
 
 def test_boot_refuses_a_bad_configuration_in_one_sentence() -> None:
-    env = {**os.environ, "APP_ENV": "production", "SECRET_KEY": "changeme"}
-    result = subprocess.run(  # noqa: S603
-        [sys.executable, "-m", "flaskyard.boot", "web"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    result = _boot("web", env={**os.environ, "APP_ENV": "production", "SECRET_KEY": "changeme"})
     assert result.returncode == 1
     assert "flaskyard.boot:" in result.stderr and "SECRET_KEY" in result.stderr
 
 
 def test_other_commands_are_executed_as_given() -> None:
-    result = subprocess.run(  # noqa: S603
-        [sys.executable, "-m", "flaskyard.boot", "sh", "-c", "echo $0 ran"],
-        capture_output=True,
-        text=True,
-        timeout=30,
-        check=False,
-    )
+    result = _boot("sh", "-c", "echo $0 ran")
     assert result.stdout.strip() == "sh ran"
 
 

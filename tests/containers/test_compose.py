@@ -121,7 +121,11 @@ def test_compose_stack_is_healthy_and_works_a_job(stack: Stack, postgres_url: st
     wait_ready(web)
     # The image's HEALTHCHECK, as compose.yaml runs it, turns each service healthy.
     for service in ("web", "worker", "dashboard"):
-        wait_until(lambda s=service: stack.health(s) == "healthy", 120, f"{service} healthy")
+
+        def healthy(name: str = service) -> bool:
+            return stack.health(name) == "healthy"
+
+        wait_until(healthy, 120, f"{service} healthy")
     assert web.state()["HostConfig"]["ReadonlyRootfs"] is True
     status, _ = http("GET", f"http://127.0.0.1:{stack.ports['dashboard']}/admin/rq/")
     assert status == 401  # the dashboard is there, and only for admins

@@ -8,6 +8,7 @@ import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from http.client import HTTPConnection
 from pathlib import Path
 
@@ -17,6 +18,7 @@ from redis import Redis
 
 from tests.containers.conftest import (
     REDIS_URL,
+    Container,
     Containers,
     app_env,
     docker,
@@ -98,6 +100,31 @@ def late_proxy() -> Iterator[TcpProxy]:
     proxy.stop()
 
 
+@dataclass
+class Production:
+    """Runs the image's roles as production containers: one fresh database, file secrets."""
+
+    containers: Containers
+    env: dict[str, str]
+    options: tuple[str, ...]
+
+    def run(self, command: str, *options: str) -> Container:
+        """``docker run`` ``command`` (a role) with the shared environment and ``options``."""
+        return self.containers.run(command, env=self.env, options=(*self.options, *options))
+
+    def serving(self, role: str = "web", *options: str) -> Container:
+        """Run ``role`` and wait until it is ready."""
+        container = self.run(role, *options)
+        wait_ready(container)
+        return container
+
+
+@pytest.fixture
+def production(containers: Containers, postgres_url: str, secrets_dir: Path) -> Production:
+    env, options = app_env(postgres_url, secrets_dir)
+    return Production(containers, env, options)
+
+
 def test_web_waits_for_the_database_then_migrates_and_serves(
     containers: Containers, postgres_url: str, secrets_dir: Path, late_proxy: TcpProxy
 ) -> None:
@@ -120,13 +147,10 @@ def test_web_waits_for_the_database_then_migrates_and_serves(
 
 
 def test_three_replicas_booting_together_migrate_exactly_once(
-    containers: Containers, postgres_url: str, secrets_dir: Path
+    production: Production, postgres_url: str
 ) -> None:
-    env, options = app_env(postgres_url, secrets_dir)
     with ThreadPoolExecutor(3) as pool:
-        replicas = list(
-            pool.map(lambda _: containers.run("web", env=env, options=options), range(3))
-        )
+        replicas = list(pool.map(lambda _: production.run("web"), range(3)))
     for replica in replicas:
         wait_ready(replica)
     upgrades = [replica.logs().count("Running upgrade") for replica in replicas]
@@ -138,13 +162,9 @@ def test_three_replicas_booting_together_migrate_exactly_once(
         assert status == 200, body
 
 
-def test_worker_completes_a_demo_job_with_visible_progress(
-    containers: Containers, postgres_url: str, secrets_dir: Path
-) -> None:
-    env, options = app_env(postgres_url, secrets_dir)
-    web = containers.run("web", env=env, options=options)
-    wait_ready(web)
-    containers.run("worker", env=env, options=options)
+def test_worker_completes_a_demo_job_with_visible_progress(production: Production) -> None:
+    web = production.serving()
+    production.run("worker")
     token = sign_up(web.base)
     job = run_demo_job(web.base, token, seconds=3, steps=6)
     assert job["status"] == "finished", job
@@ -152,13 +172,9 @@ def test_worker_completes_a_demo_job_with_visible_progress(
     assert any(0 < p < 100 for p in job["progress_seen"]), job["progress_seen"]
 
 
-def test_docker_stop_lets_a_running_request_finish(
-    containers: Containers, postgres_url: str, secrets_dir: Path
-) -> None:
-    env, options = app_env(postgres_url, secrets_dir)
-    web = containers.run("web", env=env, options=options)
-    wait_ready(web)
-    containers.run("worker", env=env, options=options)
+def test_docker_stop_lets_a_running_request_finish(production: Production) -> None:
+    web = production.serving()
+    production.run("worker")
     token = sign_up(web.base)
     status, job = http(
         "POST",
@@ -191,9 +207,8 @@ def test_docker_stop_lets_a_running_request_finish(
 
 
 def test_read_only_unprivileged_container_serves_and_stores_uploads(
-    containers: Containers, postgres_url: str, secrets_dir: Path
+    containers: Containers, production: Production
 ) -> None:
-    env, options = app_env(postgres_url, secrets_dir)
     volume = containers.volume()
     hardened = (
         "--read-only",
@@ -206,8 +221,7 @@ def test_read_only_unprivileged_container_serves_and_stores_uploads(
         "-v",
         f"{volume}:/data/uploads",
     )
-    web = containers.run("web", env=env, options=(*options, *hardened))
-    wait_ready(web)
+    web = production.serving("web", *hardened)
     host_config = web.state()["HostConfig"]
     assert host_config["ReadonlyRootfs"] is True
     assert host_config["CapDrop"] == ["ALL"]
@@ -271,11 +285,9 @@ def test_file_secrets_reach_the_app_and_never_the_image(
 
 
 def test_all_in_one_serves_works_jobs_and_reloads_without_dropping_requests(
-    containers: Containers, postgres_url: str, secrets_dir: Path
+    production: Production,
 ) -> None:
-    env, options = app_env(postgres_url, secrets_dir)
-    box = containers.run("all-in-one", env=env, options=options)
-    wait_ready(box)
+    box = production.serving("all-in-one")
     token = sign_up(box.base)
     job = run_demo_job(box.base, token, seconds=1, steps=2)
     assert job["status"] == "finished", job
@@ -311,12 +323,8 @@ def test_all_in_one_serves_works_jobs_and_reloads_without_dropping_requests(
     assert len(statuses) > 20
 
 
-def test_restart_workers_explains_a_missing_pid_file(
-    containers: Containers, postgres_url: str, secrets_dir: Path
-) -> None:
-    env, options = app_env(postgres_url, secrets_dir)
-    web = containers.run("web", env=env, options=options)
-    wait_ready(web)
+def test_restart_workers_explains_a_missing_pid_file(production: Production) -> None:
+    web = production.serving()
     result = web.exec(
         "env", "GUNICORN_PID_FILE=/tmp/nothing.pid", "flask", "restart-workers", check=False
     )
@@ -324,33 +332,25 @@ def test_restart_workers_explains_a_missing_pid_file(
     assert "No pid file at /tmp/nothing.pid" in result.stderr
 
 
-def test_all_in_one_exits_non_zero_when_a_program_keeps_failing(
-    containers: Containers, postgres_url: str, secrets_dir: Path
-) -> None:
-    env, options = app_env(postgres_url, secrets_dir)
+def test_all_in_one_exits_non_zero_when_a_program_keeps_failing(production: Production) -> None:
     # Nothing listens on port 9: both programs' boots fail at once, again and again, and the
     # listener must stop the container with status 1.
-    env.update(REDIS_URL="redis://127.0.0.1:9/0", BOOT_WAIT_TIMEOUT="0")
-    box = containers.run(
-        "/app/docker/supervise.py", env=env, options=(*options, "--entrypoint", "python")
-    )
+    production.env.update(REDIS_URL="redis://127.0.0.1:9/0", BOOT_WAIT_TIMEOUT="0")
+    box = production.run("/app/docker/supervise.py", "--entrypoint", "python")
     wait_until(lambda: not box.running(), 90, "the all-in-one container to exit")
     assert box.state()["State"]["ExitCode"] == 1, box.logs()[-3000:]
     assert "kept failing" in box.logs()  # supervise.py names the program
 
 
-def test_scheduler_role_takes_the_queue_locks_and_stops_cleanly(
-    containers: Containers, postgres_url: str, secrets_dir: Path
-) -> None:
-    env, options = app_env(postgres_url, secrets_dir)
+def test_scheduler_role_takes_the_queue_locks_and_stops_cleanly(production: Production) -> None:
     # Its own Redis db: worker containers of earlier tests run a scheduler too, and a killed
     # one keeps RQ's per-queue scheduler locks for up to 61 s.
     own_db = REDIS_URL.rsplit("/", 1)[0] + "/11"
     client = Redis.from_url(own_db)
     client.flushdb()
     client.close()
-    env["REDIS_URL"] = own_db
-    scheduler = containers.run("scheduler", env=env, options=options)
+    production.env["REDIS_URL"] = own_db
+    scheduler = production.run("scheduler")
     wait_until(lambda: "Acquired scheduler lock" in scheduler.logs(), 60, "the scheduler locks")
     assert scheduler.exec("python", "-m", "flaskyard.boot", "healthcheck").returncode == 0
     docker("stop", "-t", "20", scheduler.name)

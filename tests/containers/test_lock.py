@@ -13,7 +13,6 @@ import os
 from pathlib import Path
 
 import pytest
-from packaging.markers import Environment
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
@@ -30,7 +29,7 @@ MARKER_ENVIRONMENT = (
 )
 
 
-def locked(path: Path, environment: Environment) -> dict[str, str]:
+def locked(path: Path, environment: dict[str, str]) -> dict[str, str]:
     """``{name: version}`` of a hash-pinned export, for the requirements whose markers apply."""
     pins: dict[str, str] = {}
     for line in path.read_text(encoding="utf-8").splitlines():

@@ -13,18 +13,12 @@ from rq import Queue
 from rq.job import Job as RQJob
 from rq.job import JobStatus
 
-from tests.jobs.fixtures import Accounts
-from tests.jobs.util import (
-    JOBS,
-    PASSWORD,
-    bearer,
-    count_rows,
-    get_job,
-    problem,
-    run_inline_worker,
-    start_job,
-    wait_status,
-)
+from tests.support.apps import count_rows
+from tests.support.backends import SQLITE
+from tests.support.factories import make_user
+from tests.support.fixtures import Accounts
+from tests.support.http import JOBS, bearer, problem
+from tests.support.jobs import get_job, run_inline_worker, start_job, wait_status
 
 JOB_KEYS = {
     "id",
@@ -59,12 +53,12 @@ def test_create_demo_is_queued(
     assert response.headers["Location"].endswith(f"{JOBS}/{body['id']}")
     # The Location answers, the row exists, and RQ holds the job on the demo's queue.
     assert client.get(response.headers["Location"], headers=accounts.alice).status_code == 200
-    assert count_rows(app, "jobs") == 1
+    assert count_rows("jobs", app=app) == 1
     assert Queue("default", connection=redis).job_ids == [body["id"]]
     assert RQJob.fetch(body["id"], connection=redis).get_status() == JobStatus.QUEUED
 
 
-@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)  # validation needs no DB variety
+@SQLITE  # validation needs no DB variety
 @pytest.mark.parametrize(
     ("payload", "field"),
     [
@@ -103,7 +97,7 @@ def test_invalid_requests_are_422(
     body = problem(client.post(JOBS, json=payload, headers=accounts.alice), 422)
     assert "errors" in body
     assert field in repr(body["errors"]), body
-    assert count_rows(app, "jobs") == 0
+    assert count_rows("jobs", app=app) == 0
     assert Queue("default", connection=redis).count == 0
 
 
@@ -148,7 +142,7 @@ def test_anonymous_is_401(
     ]:
         response = client.open(url, method=method, json={"type": "demo", "params": {}})
         problem(response, 401)
-    assert count_rows(app, "jobs") == 1
+    assert count_rows("jobs", app=app) == 1
 
 
 def test_redis_down_is_503_and_leaves_no_row(
@@ -166,7 +160,7 @@ def test_redis_down_is_503_and_leaves_no_row(
         clients["main"] = healthy
     body = problem(response, 503)
     assert "queue" in body["detail"].lower()
-    assert count_rows(app, "jobs") == 0
+    assert count_rows("jobs", app=app) == 0
     assert client.get(JOBS, headers=accounts.alice).get_json()["total"] == 0
 
 
@@ -226,7 +220,7 @@ def test_cancel_a_finished_job_is_409(
     assert get_job(client, accounts.alice, job["id"])["status"] == "finished"
 
 
-@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
+@SQLITE
 def test_redis_unreachable_from_the_start(app_config: dict[str, Any], request: Any) -> None:
     """REDIS_URL names a port nothing listens on (tokens checked against the database)."""
     request.getfixturevalue("redis")
@@ -234,17 +228,13 @@ def test_redis_unreachable_from_the_start(app_config: dict[str, Any], request: A
     app: APIFlask = request.getfixturevalue("app")
     from flaskyard.auth.tokens import issue_pair
     from flaskyard.extensions import db
-    from flaskyard.users.services import create_user, ensure_roles
 
     with app.app_context():
-        ensure_roles(session=db.session)
-        user = create_user(
-            session=db.session, username="carol", email="c@example.com", password=PASSWORD
-        )
+        user = make_user(db.session, "carol", email="c@example.com")
         db.session.commit()
         headers = bearer(issue_pair(user)["access_token"])  # login itself needs the limiter
     client = app.test_client()
     body = problem(client.post(JOBS, json={"type": "demo", "params": {}}, headers=headers), 503)
     assert "queue" in body["detail"].lower()
-    assert count_rows(app, "jobs") == 0
+    assert count_rows("jobs", app=app) == 0
     assert client.get(JOBS, headers=headers).get_json()["total"] == 0

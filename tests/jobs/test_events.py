@@ -12,8 +12,9 @@ from flask.testing import FlaskClient
 from redis import Redis
 
 from flaskyard.jobs import events
-from tests.jobs.fixtures import Accounts
-from tests.jobs.util import (
+from tests.support.backends import SQLITE, TWO_BACKENDS
+from tests.support.fixtures import Accounts
+from tests.support.jobs import (
     Watcher,
     job_events,
     parse_sse,
@@ -22,10 +23,6 @@ from tests.jobs.util import (
     start_job,
     wait_for,
 )
-
-#: Stream tests do not depend on the database much: SQLite and PostgreSQL are enough.
-TWO_BACKENDS = pytest.mark.parametrize("backend", ["sqlite", "postgres"], indirect=True)
-SQLITE = pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
 
 
 def _assert_progress_story(states: list[dict[str, Any]], job_id: str) -> None:
@@ -38,16 +35,31 @@ def _assert_progress_story(states: list[dict[str, Any]], job_id: str) -> None:
     assert all(state["status"] != "finished" for state in states[:-1])
 
 
-@TWO_BACKENDS
-def test_progress_arrives_in_order_and_the_stream_ends(
-    app: APIFlask, client: FlaskClient, accounts: Accounts, redis: Redis
-) -> None:
-    job = start_job(client, accounts.alice, seconds=1, steps=5)
-    watcher = Watcher(app, accounts.alice, job["id"])
+def _watch_a_run(
+    app: APIFlask, client: FlaskClient, headers: dict[str, str], **params: float
+) -> tuple[dict[str, Any], Watcher]:
+    """Start a demo job, watch its stream, and run a worker until the job and stream end."""
+    job = start_job(client, headers, "demo", **params)
+    watcher = Watcher(app, headers, job["id"])
     watcher.start()
     assert watcher.first_event.wait(10)
     run_inline_worker(app, ["default"])
     watcher.finish()
+    return job, watcher
+
+
+def _pattern_subscriptions(redis: Redis) -> int:
+    """How many pattern subscriptions the Redis server has (PUBSUB NUMPAT)."""
+    count = redis.pubsub_numpat()
+    assert isinstance(count, int), count
+    return count
+
+
+@TWO_BACKENDS
+def test_progress_arrives_in_order_and_the_stream_ends(
+    app: APIFlask, client: FlaskClient, accounts: Accounts, redis: Redis
+) -> None:
+    job, watcher = _watch_a_run(app, client, accounts.alice, seconds=1, steps=5)
     assert watcher.ended.is_set()
     blocks = watcher.blocks
     assert blocks[0] == {"retry": "3000"}
@@ -69,12 +81,7 @@ def test_heartbeats_during_a_long_step(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setattr(events, "HEARTBEAT_SECONDS", 0.2)
-    job = start_job(client, accounts.alice, seconds=1.5, steps=1)
-    watcher = Watcher(app, accounts.alice, job["id"])
-    watcher.start()
-    assert watcher.first_event.wait(10)
-    run_inline_worker(app, ["default"])
-    watcher.finish()
+    _, watcher = _watch_a_run(app, client, accounts.alice, seconds=1.5, steps=1)
     blocks = watcher.blocks
     started = next(i for i, b in enumerate(blocks) if b.get("data", {}).get("status") == "started")
     finished = next(
@@ -126,7 +133,9 @@ def test_last_event_id_skips_a_state_already_seen(
 
 def _pattern_subscribers(redis: Redis) -> int:
     """Connections holding at least one pattern subscription."""
-    return sum(1 for client in redis.client_list(_type="pubsub") if int(client.get("psub", 0)))
+    clients = redis.client_list(_type="pubsub")
+    assert isinstance(clients, list), clients
+    return sum(1 for client in clients if int(client.get("psub", 0)))
 
 
 @TWO_BACKENDS
@@ -136,14 +145,14 @@ def test_five_watchers_share_one_subscription_and_one_read_per_change(
     steps, seconds = 4, 1.0
     job = start_job(client, accounts.alice, seconds=seconds, steps=steps)
     # (A hub of an earlier test's app may still be closing its subscription.)
-    wait_for(lambda: redis.execute_command("PUBSUB", "NUMPAT") == 0, timeout=5, what="no hub")
+    wait_for(lambda: _pattern_subscriptions(redis) == 0, timeout=5, what="no hub")
     watchers = [Watcher(app, accounts.alice, job["id"]) for _ in range(5)]
     for watcher in watchers:
         watcher.start()
     for watcher in watchers:
         assert watcher.first_event.wait(10)
     # Five open streams, one pattern subscription on one connection.
-    assert redis.execute_command("PUBSUB", "NUMPAT") == 1
+    assert _pattern_subscriptions(redis) == 1
     assert _pattern_subscribers(redis) == 1
     with app.app_context():
         hub = events.get_hub()
@@ -167,7 +176,7 @@ def test_five_watchers_share_one_subscription_and_one_read_per_change(
     assert all(seen == states[0] for seen in states), "watchers saw different stories"
     # The subscription goes away once nobody watches.
     wait_for(
-        lambda: redis.execute_command("PUBSUB", "NUMPAT") == 0,
+        lambda: _pattern_subscriptions(redis) == 0,
         timeout=5,
         what="the hub to unsubscribe",
     )

@@ -16,16 +16,11 @@ from PIL import Image
 from redis import Redis
 
 from flaskyard.settings import get_settings
-from tests.jobs.fixtures import Accounts
-from tests.jobs.util import (
-    UPLOADS,
-    count_rows,
-    get_job,
-    run_inline_worker,
-    start_job,
-)
-
-ONE_BACKEND = pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
+from tests.support.apps import count_rows
+from tests.support.backends import SQLITE
+from tests.support.fixtures import Accounts
+from tests.support.http import UPLOADS
+from tests.support.jobs import get_job, run_inline_worker, start_job
 
 
 def png(color: tuple[int, int, int]) -> bytes:
@@ -132,7 +127,7 @@ def test_export_then_import_gives_the_same_posts(
     assert not set(pictures) & set(images)  # bob got copies of his own
 
 
-@ONE_BACKEND
+@SQLITE
 def test_an_image_on_two_posts_is_exported_once(
     app: APIFlask, client: FlaskClient, accounts: Accounts, redis: Redis
 ) -> None:
@@ -151,7 +146,7 @@ def test_an_image_on_two_posts_is_exported_once(
 # -- hostile archives ----------------------------------------------------------------------------
 
 
-@ONE_BACKEND
+@SQLITE
 def test_a_zip_bomb_is_refused_by_its_total_size(
     app_config: dict[str, Any], request: pytest.FixtureRequest, tmp_path: Path
 ) -> None:
@@ -162,11 +157,11 @@ def test_a_zip_bomb_is_refused_by_its_total_size(
     failed = run_import(app, client, accounts.alice, upload(client, accounts.alice, "b.zip", bomb))
     assert failed["status"] == "failed", failed
     assert f"more than {10 * 1024 * 1024} bytes" in failed["error"]
-    assert count_rows(app, "posts") == 0
+    assert count_rows("posts", app=app) == 0
     assert not any(p.stat().st_size > 1024 * 1024 for p in tmp_path.rglob("*") if p.is_file())
 
 
-@ONE_BACKEND
+@SQLITE
 def test_a_suspiciously_well_compressed_entry_is_refused(
     app: APIFlask, client: FlaskClient, accounts: Accounts, redis: Redis
 ) -> None:
@@ -174,10 +169,10 @@ def test_a_suspiciously_well_compressed_entry_is_refused(
     failed = run_import(app, client, accounts.alice, upload(client, accounts.alice, "r.zip", bomb))
     assert failed["status"] == "failed", failed
     assert "zeros.bin" in failed["error"] and "compressed suspiciously well" in failed["error"]
-    assert count_rows(app, "posts") == 0
+    assert count_rows("posts", app=app) == 0
 
 
-@ONE_BACKEND
+@SQLITE
 def test_too_many_entries_are_refused(
     app_config: dict[str, Any], request: pytest.FixtureRequest
 ) -> None:
@@ -191,10 +186,10 @@ def test_too_many_entries_are_refused(
     )
     assert failed["status"] == "failed", failed
     assert "more than 5 entries" in failed["error"]
-    assert count_rows(app, "posts") == 0
+    assert count_rows("posts", app=app) == 0
 
 
-@ONE_BACKEND
+@SQLITE
 @pytest.mark.parametrize(
     "name", ["../evil.txt", "/etc/evil.txt", "images/../../evil.txt", "..\\evil.txt", "C:evil.txt"]
 )
@@ -214,14 +209,14 @@ def test_entries_outside_the_archive_are_refused(
     )
     assert failed["status"] == "failed", failed
     assert "outside the archive" in failed["error"], failed["error"]
-    assert count_rows(app, "posts") == 0
+    assert count_rows("posts", app=app) == 0
     upload_dir = get_settings(app).upload_dir
     assert not any("evil" in p for p in files_outside(tmp_path, upload_dir))
     assert not (tmp_path.parent / "evil.txt").exists()
-    assert count_rows(app, "uploads") == 1  # only the archive itself
+    assert count_rows("uploads", app=app) == 1  # only the archive itself
 
 
-@ONE_BACKEND
+@SQLITE
 def test_bad_images_inside_a_good_archive_fail_only_their_post(
     app: APIFlask, client: FlaskClient, accounts: Accounts, redis: Redis
 ) -> None:
@@ -244,8 +239,8 @@ def test_bad_images_inside_a_good_archive_fail_only_their_post(
     assert (result["imported"], result["failed"]) == (1, 3), result
     assert [error["index"] for error in result["errors"]] == [1, 2, 3]
     assert all("images" in error["errors"] for error in result["errors"])
-    assert count_rows(app, "posts") == 1
-    assert count_rows(app, "uploads") == 2  # the archive and the one good image
+    assert count_rows("posts", app=app) == 1
+    assert count_rows("uploads", app=app) == 2  # the archive and the one good image
 
 
 # -- items, other people's files, repeated runs --------------------------------------------------
@@ -296,11 +291,11 @@ def test_a_second_delivery_does_not_duplicate(
         again = entry.execute(job["id"])
     assert again is not None
     assert (again["imported"], again["skipped"]) == (0, 3), again
-    assert count_rows(app, "posts") == 3
+    assert count_rows("posts", app=app) == 3
     assert get_job(client, accounts.alice, job["id"])["status"] == "finished"
 
 
-@ONE_BACKEND
+@SQLITE
 def test_importing_someone_elses_or_a_text_upload_fails(
     app: APIFlask, client: FlaskClient, accounts: Accounts, redis: Redis
 ) -> None:
@@ -316,7 +311,7 @@ def test_importing_someone_elses_or_a_text_upload_fails(
     failed = run_import(app, client, accounts.alice, shapeless)
     assert failed["status"] == "failed"
     assert "list of posts" in failed["error"]
-    assert count_rows(app, "posts") == 0
+    assert count_rows("posts", app=app) == 0
 
 
 def _build(request: pytest.FixtureRequest) -> tuple[APIFlask, FlaskClient, Accounts]:

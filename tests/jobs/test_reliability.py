@@ -8,6 +8,7 @@ import os
 import signal
 import time
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -17,23 +18,23 @@ from redis import Redis
 from redis.exceptions import ConnectionError as RedisConnectionError
 from rq import Queue
 
+from flaskyard.broker import get_redis
 from flaskyard.jobs import registry, services
 from flaskyard.jobs.runtime import JobFailed
-from tests.jobs.fixtures import Accounts
-from tests.jobs.util import (
-    JOBS,
+from tests.support.apps import count_rows
+from tests.support.backends import POSTGRES, SQLITE, TWO_BACKENDS
+from tests.support.fixtures import Accounts
+from tests.support.http import JOBS
+from tests.support.jobs import (
     WorkerProcesses,
-    children,
-    count_rows,
     get_job,
     run_inline_worker,
     start_job,
     wait_for,
     wait_status,
 )
+from tests.support.servers import children
 
-TWO_BACKENDS = pytest.mark.parametrize("backend", ["sqlite", "postgres"], indirect=True)
-POSTGRES = pytest.mark.parametrize("backend", ["postgres"], indirect=True)
 ATTEMPTS_KEY = "test:attempts"
 
 
@@ -62,15 +63,16 @@ def test_a_job_past_its_time_limit_fails(
     assert failed["ended_at"] is not None
 
 
-def _flaky(failures: int, error: type[BaseException] = RedisConnectionError) -> Any:
+def _flaky(
+    failures: int, error: type[BaseException]
+) -> Callable[[uuid.UUID, dict[str, Any]], dict[str, Any]]:
     """A job function failing with ``error`` on its first ``failures`` attempts."""
 
     def run(job_id: uuid.UUID, params: dict[str, Any]) -> dict[str, Any]:
-        from flaskyard.broker import get_redis
-
         connection = get_redis()
         assert connection is not None
-        attempt = int(connection.incr(ATTEMPTS_KEY))
+        attempt = connection.incr(ATTEMPTS_KEY)
+        assert isinstance(attempt, int), attempt
         if attempt <= failures:
             raise error(f"blip number {attempt}")
         return {"attempts": attempt}
@@ -78,115 +80,112 @@ def _flaky(failures: int, error: type[BaseException] = RedisConnectionError) -> 
     return run
 
 
-def _register_flaky(monkeypatch: pytest.MonkeyPatch, failures: int, **kw: Any) -> None:
-    job_type = registry.JobType(
-        "flaky", registry.NoParams, "default", _flaky(failures, **kw), lambda p: 30, retries=2
-    )
-    monkeypatch.setitem(registry.JOB_TYPES, "flaky", job_type)
+@dataclasses.dataclass
+class Flaky:
+    """Runs a ``flaky`` job, which fails its first attempts, on the in-process worker."""
+
+    app: APIFlask
+    client: FlaskClient
+    headers: dict[str, str]
+    redis: Redis
+    monkeypatch: pytest.MonkeyPatch
+
+    def run(
+        self,
+        *,
+        failures: int,
+        interval: int,
+        error: type[BaseException] = RedisConnectionError,
+    ) -> dict[str, Any]:
+        """Start it with retries ``interval`` s apart, run a worker once; the job's state."""
+        self.monkeypatch.setattr(services, "RETRY_INTERVALS", [interval])
+        job_type = registry.JobType(
+            "flaky", registry.NoParams, "default", _flaky(failures, error), lambda p: 30, retries=2
+        )
+        self.monkeypatch.setitem(registry.JOB_TYPES, "flaky", job_type)
+        job = start_job(self.client, self.headers, "flaky")
+        return self.run_worker_again(job["id"])
+
+    def run_worker_again(self, job_id: str) -> dict[str, Any]:
+        """Run the in-process worker once more; the job's state afterwards."""
+        run_inline_worker(self.app, ["default"])
+        return get_job(self.client, self.headers, job_id)
+
+    @property
+    def attempts(self) -> int:
+        """How many times the job function ran."""
+        value = self.redis.get(ATTEMPTS_KEY)
+        assert value is None or isinstance(value, bytes), value
+        return int(value or 0)
 
 
-@TWO_BACKENDS
-def test_a_transient_error_is_retried_until_it_works(
+@pytest.fixture
+def flaky(
     app: APIFlask,
     client: FlaskClient,
     accounts: Accounts,
     redis: Redis,
     monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    monkeypatch.setattr(services, "RETRY_INTERVALS", [0])
-    _register_flaky(monkeypatch, failures=1)
-    job = start_job(client, accounts.alice, "flaky")
-    run_inline_worker(app, ["default"])
-    done = get_job(client, accounts.alice, job["id"])
+) -> Flaky:
+    """Alice's ``flaky`` jobs, run on the in-process worker."""
+    return Flaky(app, client, accounts.alice, redis, monkeypatch)
+
+
+@TWO_BACKENDS
+def test_a_transient_error_is_retried_until_it_works(flaky: Flaky) -> None:
+    done = flaky.run(failures=1, interval=0)
     assert done["status"] == "finished", done
     assert done["result"] == {"attempts": 2}
     assert done["error"] is None
-    assert int(redis.get(ATTEMPTS_KEY) or 0) == 2
+    assert flaky.attempts == 2
 
 
 @TWO_BACKENDS
-def test_a_retry_waits_for_its_interval_and_shows_as_queued(
-    app: APIFlask,
-    client: FlaskClient,
-    accounts: Accounts,
-    redis: Redis,
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    monkeypatch.setattr(services, "RETRY_INTERVALS", [1])
-    _register_flaky(monkeypatch, failures=1)
-    job = start_job(client, accounts.alice, "flaky")
-    run_inline_worker(app, ["default"])
-    waiting = get_job(client, accounts.alice, job["id"])
+def test_a_retry_waits_for_its_interval_and_shows_as_queued(flaky: Flaky) -> None:
+    waiting = flaky.run(failures=1, interval=1)
     assert waiting["status"] == "queued", waiting
     assert waiting["ended_at"] is None and waiting["error"] is None
     time.sleep(1.2)
-    run_inline_worker(app, ["default"])  # its scheduler moves the due retry to the queue
-    done = get_job(client, accounts.alice, job["id"])
+    # Its scheduler moves the due retry to the queue.
+    done = flaky.run_worker_again(waiting["id"])
     assert done["status"] == "finished", done
     assert done["result"] == {"attempts": 2}
 
 
-@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
-def test_a_job_waiting_to_retry_says_why(
-    app: APIFlask,
-    client: FlaskClient,
-    accounts: Accounts,
-    redis: Redis,
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    monkeypatch.setattr(services, "RETRY_INTERVALS", [30])
-    _register_flaky(monkeypatch, failures=1)
-    job = start_job(client, accounts.alice, "flaky")
-    run_inline_worker(app, ["default"])
-    waiting = get_job(client, accounts.alice, job["id"])
+@SQLITE
+def test_a_job_waiting_to_retry_says_why(flaky: Flaky) -> None:
+    waiting = flaky.run(failures=1, interval=30)
     assert waiting["status"] == "queued", waiting
     assert "Retrying after a transient error: blip number 1" in waiting["message"], waiting
 
 
 @TWO_BACKENDS
-def test_retries_run_out(
-    app: APIFlask,
-    client: FlaskClient,
-    accounts: Accounts,
-    redis: Redis,
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    monkeypatch.setattr(services, "RETRY_INTERVALS", [0])
-    _register_flaky(monkeypatch, failures=10)
-    job = start_job(client, accounts.alice, "flaky")
-    run_inline_worker(app, ["default"])
-    failed = get_job(client, accounts.alice, job["id"])
+def test_retries_run_out(flaky: Flaky) -> None:
+    failed = flaky.run(failures=10, interval=0)
     assert failed["status"] == "failed", failed
     assert "blip number 3" in failed["error"]
-    assert int(redis.get(ATTEMPTS_KEY) or 0) == 3  # the first run and two retries
+    assert flaky.attempts == 3  # the first run and two retries
 
 
 @TWO_BACKENDS
 @pytest.mark.parametrize("error", [JobFailed, ValueError], ids=["JobFailed", "bug"])
-def test_a_permanent_error_is_not_retried(
-    app: APIFlask,
-    client: FlaskClient,
-    accounts: Accounts,
-    redis: Redis,
-    monkeypatch: pytest.MonkeyPatch,
-    error: type[BaseException],
-) -> None:
-    monkeypatch.setattr(services, "RETRY_INTERVALS", [0])
-    _register_flaky(monkeypatch, failures=10, error=error)
-    job = start_job(client, accounts.alice, "flaky")
-    run_inline_worker(app, ["default"])
-    failed = get_job(client, accounts.alice, job["id"])
+def test_a_permanent_error_is_not_retried(flaky: Flaky, error: type[BaseException]) -> None:
+    failed = flaky.run(failures=10, interval=0, error=error)
     assert failed["status"] == "failed", failed
     assert "blip number 1" in failed["error"]
-    assert int(redis.get(ATTEMPTS_KEY) or 0) == 1
+    assert flaky.attempts == 1
 
 
 # -- worker processes: cancel, SIGTERM, SIGKILL ------------------------------------------------
 
 
 def _wait_running(client: FlaskClient, headers: dict[str, str], job_id: str) -> dict[str, Any]:
+    def running() -> dict[str, Any] | None:
+        state = get_job(client, headers, job_id)
+        return state if state["progress"] > 0 else None
+
     return wait_for(
-        lambda: (state := get_job(client, headers, job_id))["progress"] > 0 and state,
+        running,
         timeout=30,
         interval=0.05,
         what=f"job {job_id} to report progress",
@@ -312,7 +311,7 @@ def test_sigkill_of_an_inline_worker_is_recovered_by_another(
     # Nothing lost: every job the test enqueued ended, and the row agrees with RQ.
     listed = client.get(JOBS, headers=accounts.alice).get_json()
     statuses = [item["status"] for item in listed["items"]]
-    assert listed["total"] == count_rows(app, "jobs") == len(statuses)
+    assert listed["total"] == count_rows("jobs", app=app) == len(statuses)
     assert statuses.count("finished") + statuses.count("failed") == len(statuses), statuses
     assert idle_recovery is not None and idle_recovery <= bound, (
         f"the abandoned job was still started {bound} s after its worker was killed"
@@ -371,8 +370,8 @@ def test_a_hundred_imports_on_three_workers(
     errors = [(s["status"], s["error"]) for s in states if s["status"] != "finished"]
     assert not errors, errors
     assert all(s["result"]["imported"] == 2 and s["result"]["failed"] == 0 for s in states)
-    assert count_rows(app, "posts") == 2 * count
-    assert count_rows(app, "posts", "source IS NOT NULL") == 2 * count
+    assert count_rows("posts", app=app) == 2 * count
+    assert count_rows("posts", "source IS NOT NULL", app=app) == 2 * count
     logs = workers.logs().lower()
     assert "operationalerror" not in logs and "too many connections" not in logs
     # Each worker did some of the work.

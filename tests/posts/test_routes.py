@@ -4,42 +4,34 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 import pytest
 from flask.testing import FlaskClient
 from flask_sqlalchemy import SQLAlchemy
 
 from flaskyard.posts.models import Post
+from tests.support.factories import UserFactory, make_post
+from tests.support.http import problem
 
 START = datetime(2025, 1, 2, 3, 4, 5, 678901, tzinfo=UTC)
 
 
 @pytest.fixture
-def posts(db: SQLAlchemy, make_user: Any) -> list[Post]:
+def posts(db: SQLAlchemy, make_user: UserFactory) -> list[Post]:
     """Five posts by alice, one minute apart, oldest first."""
     author = make_user("alice")
     items = [
-        Post(
-            author=author,
+        make_post(
+            db.session,
+            author,
             title=f"Post {i}",
             body=f"Body {i}",
             created_at=START + timedelta(minutes=i),
         )
         for i in range(5)
     ]
-    db.session.add_all(items)
     db.session.commit()
     return items
-
-
-def _problem(response: Any, status: int) -> dict[str, Any]:
-    assert response.status_code == status
-    assert response.mimetype == "application/problem+json"
-    body: dict[str, Any] = response.get_json(force=True)
-    assert body["status"] == status
-    assert {"type", "title", "status", "detail"} <= body.keys()
-    return body
 
 
 def test_empty_list(client: FlaskClient) -> None:
@@ -86,7 +78,7 @@ def test_per_page_100_is_allowed(client: FlaskClient, posts: list[Post]) -> None
     ],
 )
 def test_bad_paging_is_422(client: FlaskClient, query: str, field: str) -> None:
-    body = _problem(client.get(f"/api/v1/posts?{query}"), 422)
+    body = problem(client.get(f"/api/v1/posts?{query}"), 422)
     assert [error["field"] for error in body["errors"]] == [field]
     assert body["errors"][0]["in"] == "query"
     assert body["errors"][0]["message"]
@@ -119,22 +111,21 @@ def test_get_one(client: FlaskClient, posts: list[Post]) -> None:
 
 
 def test_get_unknown_id_is_404(client: FlaskClient, posts: list[Post]) -> None:
-    body = _problem(client.get(f"/api/v1/posts/{uuid.uuid4()}"), 404)
+    body = problem(client.get(f"/api/v1/posts/{uuid.uuid4()}"), 404)
     assert body["detail"] == "No post has that id."
 
 
 @pytest.mark.parametrize("path", ["not-a-uuid", "123", "00000000-0000-0000-0000-00000000000g"])
 def test_get_non_uuid_is_404(client: FlaskClient, path: str) -> None:
-    _problem(client.get(f"/api/v1/posts/{path}"), 404)
+    problem(client.get(f"/api/v1/posts/{path}"), 404)
 
 
 def test_large_unicode_body_round_trips(
-    client: FlaskClient, db: SQLAlchemy, make_user: Any
+    client: FlaskClient, db: SQLAlchemy, make_user: UserFactory
 ) -> None:
     # 100 000 four-byte characters: more than MySQL's TEXT (64 KiB) can hold.
     body = "🐍" * 100_000
-    post = Post(author=make_user("alice"), title="Große Überschrift ✓", body=body)
-    db.session.add(post)
+    post = make_post(db.session, make_user("alice"), title="Große Überschrift ✓", body=body)
     db.session.commit()
     post_id = post.id
     db.session.expunge_all()

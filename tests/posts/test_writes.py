@@ -8,23 +8,13 @@ from typing import Any
 import pytest
 from flask.testing import FlaskClient
 
-from tests.auth.util import bearer, isolate_rate_limits, problem, tokens
-
-POSTS = "/api/v1/posts"
-
-
-@pytest.fixture(autouse=True)
-def _own_rate_limit_counters(app_config: dict[str, Any]) -> None:
-    isolate_rate_limits(app_config)
+from tests.support.factories import UserFactory
+from tests.support.http import POSTS, bearer, problem, tokens
 
 
 @pytest.fixture
-def people(db: Any, make_user: Any, client: FlaskClient) -> dict[str, str]:
+def people(roles: None, make_user: UserFactory, client: FlaskClient) -> dict[str, str]:
     """Tokens for the author alice, another user bob, and an admin ada."""
-    from flaskyard.users.services import ensure_roles
-
-    ensure_roles(session=db.session)
-    db.session.commit()
     make_user("alice")
     make_user("bob")
     make_user("ada", roles=("user", "admin"))

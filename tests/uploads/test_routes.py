@@ -7,6 +7,7 @@ import json
 import os
 import uuid
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -17,18 +18,13 @@ from PIL import Image
 from redis import Redis
 
 from flaskyard.settings import get_settings
-from tests.jobs.fixtures import Accounts
-from tests.jobs.util import (
-    UPLOADS,
-    count_rows,
-    get_job,
-    problem,
-    run_inline_worker,
-)
+from tests.support.apps import count_rows
+from tests.support.backends import SQLITE
+from tests.support.fixtures import Accounts
+from tests.support.http import UPLOADS, problem
+from tests.support.jobs import get_job, run_inline_worker
 
 HEX_NAME = "0123456789abcdef"
-#: For checks of file handling alone, where the database plays no part.
-SQLITE = pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
 
 
 def image(fmt: str, size: tuple[int, int] = (600, 400)) -> bytes:
@@ -88,7 +84,7 @@ def assert_nothing_stored(app: APIFlask) -> None:
     assert stored_files(upload_dir) == set()
     incoming = upload_dir / ".incoming"
     assert not incoming.exists() or list(incoming.iterdir()) == []
-    assert count_rows(app, "uploads") == 0
+    assert count_rows("uploads", app=app) == 0
 
 
 def storage_names(app: APIFlask) -> set[str]:
@@ -103,7 +99,7 @@ def storage_names(app: APIFlask) -> set[str]:
 # -- the allowed types ---------------------------------------------------------------------------
 
 
-ALLOWED = [
+ALLOWED: list[tuple[str, str, Callable[[], bytes]]] = [
     ("photo.png", "image/png", lambda: image("PNG")),
     ("photo.jpg", "image/jpeg", lambda: image("JPEG")),
     ("photo.jpeg", "image/jpeg", lambda: image("JPEG")),
@@ -294,7 +290,7 @@ def test_size_limit_is_exact(
     assert "1000" in body["detail"]
     assert_nothing_stored(app)
     assert upload(client, accounts.alice, "fits.txt", b"x" * 1000).status_code == 201
-    assert count_rows(app, "uploads") == 1
+    assert count_rows("uploads", app=app) == 1
 
 
 @SQLITE
@@ -311,7 +307,7 @@ def test_quota(app_config: dict[str, Any], client_factory: Any, redis: Redis) ->
     assert upload(client, accounts.alice, "one.txt", b"a" * 2000).status_code == 201
     body = problem(upload(client, accounts.alice, "two.txt", b"b" * 2000), 413)
     assert "quota" in body["detail"].lower()
-    assert count_rows(app, "uploads") == 1
+    assert count_rows("uploads", app=app) == 1
     assert len(stored_files(get_settings(app).upload_dir)) == 1
     assert list((get_settings(app).upload_dir / ".incoming").iterdir()) == []
     # The quota is per user: bob still has his, and alice can use what she has left.
@@ -358,5 +354,5 @@ def test_an_image_gets_a_thumbnail_job(
     # The original now points at its thumbnail; nobody else can fetch it.
     assert original["thumbnail_id"] is None
     problem(fetch(client, f"{UPLOADS}/{thumb_id}", accounts.bob), 404)
-    assert count_rows(app, "uploads") == 3
+    assert count_rows("uploads", app=app) == 3
     assert len(stored_files(get_settings(app).upload_dir)) == 3

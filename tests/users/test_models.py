@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta, timezone
-from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -25,7 +24,8 @@ from flaskyard.users.services import (
     ensure_roles,
     find_user,
 )
-from tests.conftest import count_rows
+from tests.support.apps import count_rows
+from tests.support.factories import UserFactory
 
 
 def _reload(db: SQLAlchemy, user: User) -> User:
@@ -41,19 +41,19 @@ def _reload(db: SQLAlchemy, user: User) -> User:
 
 
 @pytest.mark.parametrize("other", ["Alice", "ALICE", "aLiCe"])
-def test_username_is_unique_case_insensitively(make_user: Any, other: str) -> None:
+def test_username_is_unique_case_insensitively(make_user: UserFactory, other: str) -> None:
     make_user("alice")
     with pytest.raises(UserExistsError, match="username"):
         make_user(other, email="someone-else@example.com")
 
 
-def test_email_is_unique_case_insensitively(make_user: Any) -> None:
+def test_email_is_unique_case_insensitively(make_user: UserFactory) -> None:
     make_user("alice", email="alice@example.com")
     with pytest.raises(UserExistsError, match="email"):
         make_user("bob", email="ALICE@Example.COM")
 
 
-def test_database_enforces_username_key(make_user: Any, db: SQLAlchemy) -> None:
+def test_database_enforces_username_key(make_user: UserFactory, db: SQLAlchemy) -> None:
     make_user("alice")
     db.session.add(User(username="ALICE", email="x@example.com", password_hash="x"))
     with pytest.raises(sa.exc.IntegrityError):
@@ -62,7 +62,7 @@ def test_database_enforces_username_key(make_user: Any, db: SQLAlchemy) -> None:
     assert count_rows("users") == 1
 
 
-def test_find_user_by_username_or_email(make_user: Any, db: SQLAlchemy) -> None:
+def test_find_user_by_username_or_email(make_user: UserFactory, db: SQLAlchemy) -> None:
     user = make_user("Alice", email="Alice@Example.com")
     assert find_user(session=db.session, login="aLiCe") == user
     assert find_user(session=db.session, login="alice@example.COM") == user
@@ -78,7 +78,7 @@ def test_find_user_by_username_or_email(make_user: Any, db: SQLAlchemy) -> None:
     "username",
     ["abc", "a" * 32, "A.b-c_9", "9lives", "x_-.", "Zed"],
 )
-def test_valid_usernames(make_user: Any, username: str) -> None:
+def test_valid_usernames(make_user: UserFactory, username: str) -> None:
     assert make_user(username, email="u@example.com").username == username
 
 
@@ -99,7 +99,7 @@ def test_valid_usernames(make_user: Any, username: str) -> None:
         "empty",
     ],
 )
-def test_invalid_usernames(make_user: Any, db: SQLAlchemy, username: str) -> None:
+def test_invalid_usernames(make_user: UserFactory, db: SQLAlchemy, username: str) -> None:
     with pytest.raises(InvalidUserError) as info:
         make_user(username, email="u@example.com")
     assert "username" in info.value.messages
@@ -109,27 +109,27 @@ def test_invalid_usernames(make_user: Any, db: SQLAlchemy, username: str) -> Non
 
 
 @pytest.mark.parametrize("length", [8, 128])
-def test_password_length_boundaries_accepted(make_user: Any, length: int) -> None:
+def test_password_length_boundaries_accepted(make_user: UserFactory, length: int) -> None:
     password = ("Pw1-" * 40)[:length]
     user = make_user("alice", password=password)
     assert verify_password(user.password_hash, password) == (True, None)
 
 
 @pytest.mark.parametrize("length", [0, 7, 129])
-def test_password_length_boundaries_refused(make_user: Any, length: int) -> None:
+def test_password_length_boundaries_refused(make_user: UserFactory, length: int) -> None:
     with pytest.raises(InvalidUserError) as info:
         make_user("alice", password="p" * length)
     assert "password" in info.value.messages
     assert str(info.value) == "Password must be 8 to 128 characters."
 
 
-def test_password_length_counts_characters_not_bytes(make_user: Any) -> None:
+def test_password_length_counts_characters_not_bytes(make_user: UserFactory) -> None:
     password = "🔑" * 128  # 512 bytes in UTF-8
     user = make_user("alice", password=password)
     assert verify_password(user.password_hash, password)[0] is True
 
 
-def test_invalid_email_is_refused(make_user: Any) -> None:
+def test_invalid_email_is_refused(make_user: UserFactory) -> None:
     with pytest.raises(InvalidUserError) as info:
         make_user("alice", email="not-an-email")
     assert "email" in info.value.messages
@@ -138,7 +138,7 @@ def test_invalid_email_is_refused(make_user: Any) -> None:
 # Roles
 
 
-def test_new_users_get_the_user_role(make_user: Any) -> None:
+def test_new_users_get_the_user_role(make_user: UserFactory) -> None:
     assert make_user("alice").role_names == ["user"]
     admin = make_user("root", roles=("user", "admin"))
     assert admin.role_names == ["admin", "user"]
@@ -157,7 +157,7 @@ def test_ensure_roles_is_idempotent(db: SQLAlchemy) -> None:
 # Passwords
 
 
-def test_password_hash_is_argon2id(make_user: Any) -> None:
+def test_password_hash_is_argon2id(make_user: UserFactory) -> None:
     user = make_user("alice", password="correct horse battery")
     assert user.password_hash.startswith("$argon2id$")
     assert "correct horse battery" not in user.password_hash
@@ -174,7 +174,7 @@ def test_testing_app_uses_cheap_parameters(app: APIFlask) -> None:
     assert hasher.memory_cost == TESTING_PARAMETERS["memory_cost"]
 
 
-def test_wrong_password_and_garbage_hash_fail(make_user: Any, db: SQLAlchemy) -> None:
+def test_wrong_password_and_garbage_hash_fail(make_user: UserFactory, db: SQLAlchemy) -> None:
     user = make_user("alice", password="correct horse battery")
     assert verify_password(user.password_hash, "correct horse batterY") == (False, None)
     assert verify_password("not a hash", "correct horse battery") == (False, None)
@@ -196,7 +196,7 @@ def test_verify_returns_new_hash_when_parameters_change(app: APIFlask, db: SQLAl
     ["pässwörd-🔑-密码-ключ", "x" * 64 + "-long", "A" * 72 + "tail-one"],
     ids=["unicode", "long", "past-72-bytes"],
 )
-def test_passwords_round_trip(make_user: Any, db: SQLAlchemy, password: str) -> None:
+def test_passwords_round_trip(make_user: UserFactory, db: SQLAlchemy, password: str) -> None:
     user = _reload(db, make_user("alice", password=password))
     assert verify_password(user.password_hash, password) == (True, None)
     # Nothing is truncated: a difference after byte 72 (bcrypt's limit) still matters.
@@ -212,7 +212,7 @@ def test_password_is_hashed_exactly_as_given(db: SQLAlchemy) -> None:
 # Timestamps
 
 
-def test_created_at_is_aware_utc_after_reload(make_user: Any, db: SQLAlchemy) -> None:
+def test_created_at_is_aware_utc_after_reload(make_user: UserFactory, db: SQLAlchemy) -> None:
     before = datetime.now(UTC)
     user = _reload(db, make_user("alice"))
     assert user.created_at.tzinfo is not None
@@ -220,7 +220,9 @@ def test_created_at_is_aware_utc_after_reload(make_user: Any, db: SQLAlchemy) ->
     assert before - timedelta(seconds=5) <= user.created_at <= datetime.now(UTC)
 
 
-def test_other_offsets_are_stored_as_utc_with_microseconds(make_user: Any, db: SQLAlchemy) -> None:
+def test_other_offsets_are_stored_as_utc_with_microseconds(
+    make_user: UserFactory, db: SQLAlchemy
+) -> None:
     user = make_user("alice")
     user.created_at = datetime(2024, 5, 6, 7, 8, 9, 123456, tzinfo=timezone(timedelta(hours=2)))
     user = _reload(db, user)
@@ -232,7 +234,7 @@ def test_other_offsets_are_stored_as_utc_with_microseconds(make_user: Any, db: S
         assert stored.replace(tzinfo=None) == datetime(2024, 5, 6, 5, 8, 9, 123456)
 
 
-def test_naive_datetimes_are_refused(make_user: Any, db: SQLAlchemy) -> None:
+def test_naive_datetimes_are_refused(make_user: UserFactory, db: SQLAlchemy) -> None:
     user = make_user("alice")
     user.created_at = datetime(2024, 5, 6, 7, 8, 9)
     with pytest.raises(sa.exc.StatementError, match="Naive datetimes"):

@@ -8,18 +8,14 @@ from typing import Any
 import pytest
 from flask.testing import FlaskClient
 
-from tests.auth.util import ME, bearer, isolate_rate_limits, me_status, problem, tokens
+from tests.support.factories import UserFactory
+from tests.support.http import ME, bearer, me_status, problem, tokens
 
 USERS = "/api/v1/users"
 
 
-@pytest.fixture(autouse=True)
-def _own_rate_limit_counters(app_config: dict[str, Any]) -> None:
-    isolate_rate_limits(app_config)
-
-
 @pytest.fixture
-def people(roles: None, make_user: Any, client: FlaskClient) -> dict[str, Any]:
+def people(roles: None, make_user: UserFactory, client: FlaskClient) -> dict[str, Any]:
     """Two admins and a user, each with a token."""
     found: dict[str, Any] = {}
     for name, extra in (("ada", ("admin",)), ("grace", ("admin",)), ("bob", ())):
@@ -27,14 +23,6 @@ def people(roles: None, make_user: Any, client: FlaskClient) -> dict[str, Any]:
         found[name] = user
         found[f"{name}_token"] = tokens(client, name)["access_token"]
     return found
-
-
-@pytest.fixture
-def roles(db: Any) -> None:
-    from flaskyard.users.services import ensure_roles
-
-    ensure_roles(session=db.session)
-    db.session.commit()
 
 
 def _patch(client: FlaskClient, token: str, user: Any, **data: Any) -> Any:

@@ -1,21 +1,56 @@
-"""Fixtures shared by the jobs, uploads, worker and dashboard tests (imported where used)."""
+"""Fixtures shared by the jobs, uploads, worker and dashboard tests (imported where used).
+
+Every test there gets a Redis of its own: one private ``redis-server`` per test session (so
+flushing it never touches the Redis other test runs share), emptied before each test.
+"""
 
 from __future__ import annotations
 
 import atexit
+import shutil
+import subprocess
 import tempfile
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 from apiflask import APIFlask
 from flask.testing import FlaskClient
 from redis import Redis
 
-from tests.auth.util import isolate_rate_limits
-from tests.jobs.util import PASSWORD, PrivateRedis, WorkerProcesses, login
+from flaskyard.extensions import db
+from flaskyard.users.services import ensure_roles
+from tests.support.backends import redis_answers, start_redis_server
+from tests.support.factories import make_user
+from tests.support.http import auth_headers
+from tests.support.jobs import WorkerProcesses
+
+
+class PrivateRedis:
+    """A ``redis-server`` on a free loopback port, for this test session only."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self.process: subprocess.Popen[bytes] | None = None
+        self.url = ""
+        started = start_redis_server(directory, "--appendonly", "no", "--databases", "4")
+        if started is None:
+            return
+        self.process, url = started
+        if redis_answers(url):
+            self.url = url
+        else:
+            self.stop()
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(timeout=10)
+        shutil.rmtree(self.directory, ignore_errors=True)
+
 
 _private: PrivateRedis | None = None
 
@@ -37,9 +72,8 @@ def jobs_redis_url(redis_url: str) -> str:
     server = _private_redis()
     if server.url:
         return server.url
-    from redis.connection import parse_url
-
-    return redis_url.rsplit("/", 1)[0] + "/14" if parse_url(redis_url).get("db") else redis_url
+    database = int(urlsplit(redis_url).path.strip("/") or 0)
+    return redis_url.rsplit("/", 1)[0] + "/14" if database else redis_url
 
 
 @pytest.fixture
@@ -53,12 +87,11 @@ def redis(jobs_redis_url: str) -> Iterator[Redis]:
 
 @pytest.fixture(autouse=True)
 def _isolated_redis(request: pytest.FixtureRequest) -> None:
-    """Every app of these tests uses the flushed private Redis and its own rate-limit keys."""
+    """Every app of these tests uses the flushed private Redis."""
     if "app_config" in request.fixturenames:
         request.getfixturevalue("redis")
         app_config = request.getfixturevalue("app_config")
         app_config["REDIS_URL"] = request.getfixturevalue("jobs_redis_url")
-        isolate_rate_limits(app_config)
 
 
 @dataclass
@@ -68,7 +101,7 @@ class Accounts:
     alice: dict[str, str]
     bob: dict[str, str]
     admin: dict[str, str]
-    ids: dict[str, Any] = field(default_factory=dict)
+    ids: dict[str, uuid.UUID] = field(default_factory=dict)
 
 
 @pytest.fixture
@@ -79,27 +112,16 @@ def accounts(app: APIFlask, client: FlaskClient) -> Accounts:
     own app context and database session, as in production (the ``db`` fixture would keep one
     session, with one long transaction, across all requests).
     """
-    from flaskyard.extensions import db
-    from flaskyard.users.services import create_user, ensure_roles
-
     ids = {}
     with app.app_context():
         ensure_roles(session=db.session)
         for name, roles in (("alice", ("user",)), ("bob", ("user",)), ("root", ("user", "admin"))):
-            user = create_user(
-                session=db.session,
-                username=name,
-                email=f"{name}@example.com",
-                password=PASSWORD,
-                roles=roles,
-            )
-            db.session.flush()
-            ids[name] = user.id
+            ids[name] = make_user(db.session, name, roles=roles).id
         db.session.commit()
     return Accounts(
-        alice=login(client, "alice"),
-        bob=login(client, "bob"),
-        admin=login(client, "root"),
+        alice=auth_headers(client, "alice"),
+        bob=auth_headers(client, "bob"),
+        admin=auth_headers(client, "root"),
         ids=ids,
     )
 

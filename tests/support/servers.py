@@ -24,7 +24,7 @@ from typing import IO, Any
 
 from flaskyard.config import ALIASES, setting_names
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 READY_TIMEOUT_SECONDS = 20.0
 STOP_TIMEOUT_SECONDS = 15.0
 ACCESS_MARK = "flaskyard-access"
@@ -150,7 +150,7 @@ class Gunicorn:
             code = process.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
             # The master did not finish; take down its workers too, so none outlives the test.
-            workers = _children(process.pid)
+            workers = children(process.pid)
             process.kill()
             code = process.wait()
             for pid in workers:
@@ -171,7 +171,7 @@ class Gunicorn:
 
     def worker_pids(self) -> set[int]:
         """The master's current worker processes (empty where /proc cannot tell)."""
-        return set(_children(self.process.pid)) if self.process is not None else set()
+        return set(children(self.process.pid)) if self.process is not None else set()
 
     def log_text(self) -> str:
         try:
@@ -276,9 +276,12 @@ def restart_all(servers: Sequence[Gunicorn]) -> None:
         server.wait_ready()
 
 
-def _children(pid: int) -> list[int]:
-    try:
-        text = Path(f"/proc/{pid}/task/{pid}/children").read_text()
-    except OSError:
-        return []
-    return [int(part) for part in text.split()]
+def children(pid: int) -> list[int]:
+    """The direct child processes of ``pid`` (Linux), across all of its threads."""
+    found: list[int] = []
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        try:
+            found.extend(int(part) for part in (task / "children").read_text().split())
+        except OSError:
+            continue
+    return found

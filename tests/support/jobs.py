@@ -1,14 +1,9 @@
-"""Helpers for the jobs, uploads, worker and dashboard tests.
-
-Every test here gets a Redis of its own: one private ``redis-server`` per test session (so
-flushing it never touches the Redis other test runs share), emptied before each test.
-"""
+"""Jobs in tests: start and poll them, run workers in process or as ``flask worker``, read SSE."""
 
 from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -24,73 +19,10 @@ from flask.testing import FlaskClient
 from redis import Redis
 
 from flaskyard.settings import get_settings
-from tests.servers import ROOT, clean_environ
+from tests.support.http import JOBS
+from tests.support.servers import ROOT, children, clean_environ
 
-PASSWORD = "correct horse battery"
-PROBLEM = "application/problem+json"
-JOBS = "/api/v1/jobs"
-UPLOADS = "/api/v1/uploads"
 T = TypeVar("T")
-
-
-class PrivateRedis:
-    """A ``redis-server`` on a free loopback port, for this test session only."""
-
-    def __init__(self, directory: Path) -> None:
-        from flaskyard.devserver import find_redis_server, free_port
-
-        binary = find_redis_server()
-        self.directory = directory
-        self.process: subprocess.Popen[bytes] | None = None
-        self.url = ""
-        if binary is None:
-            return
-        port = free_port()
-        self.process = subprocess.Popen(
-            [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
-            + ["--dir", str(directory), "--databases", "4"],
-            stdout=subprocess.DEVNULL,
-        )
-        url = f"redis://127.0.0.1:{port}/0"
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            try:
-                if Redis.from_url(url, socket_connect_timeout=0.5).ping():
-                    self.url = url
-                    return
-            except Exception:  # noqa: BLE001 - still starting
-                time.sleep(0.05)
-        self.stop()
-
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            self.process.wait(timeout=10)
-        shutil.rmtree(self.directory, ignore_errors=True)
-
-
-# -- accounts -------------------------------------------------------------------------------
-
-
-def bearer(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
-
-
-def login(client: FlaskClient, username: str, password: str = PASSWORD) -> dict[str, str]:
-    """Sign in and return the Authorization header."""
-    response = client.post("/api/v1/auth/login", json={"username": username, "password": password})
-    assert response.status_code == 200, response.get_data(as_text=True)
-    return bearer(response.get_json()["access_token"])
-
-
-def problem(response: Any, status: int) -> dict[str, Any]:
-    """Assert an RFC 9457 problem with ``status``; return its body."""
-    assert response.status_code == status, response.get_data(as_text=True)
-    assert response.mimetype == PROBLEM, response.mimetype
-    body: dict[str, Any] = response.get_json(force=True)
-    assert body["status"] == status
-    assert {"type", "title", "status", "detail"} <= body.keys()
-    return body
 
 
 # -- jobs -----------------------------------------------------------------------------------
@@ -113,7 +45,7 @@ def get_job(client: FlaskClient, headers: Mapping[str, str], job_id: str) -> dic
 
 
 def wait_for(
-    probe: Callable[[], T], *, timeout: float, interval: float = 0.1, what: str = "condition"
+    probe: Callable[[], T | None], *, timeout: float, interval: float = 0.1, what: str = "condition"
 ) -> T:
     """Call ``probe`` until it returns something truthy; fail after ``timeout`` s."""
     deadline = time.monotonic() + timeout
@@ -250,17 +182,6 @@ def _kill(pid: int) -> None:
         pass
 
 
-def children(pid: int) -> list[int]:
-    """The direct child processes of ``pid`` (Linux)."""
-    found: list[int] = []
-    for task in Path(f"/proc/{pid}/task").glob("*"):
-        try:
-            found.extend(int(part) for part in (task / "children").read_text().split())
-        except OSError:
-            continue
-    return found
-
-
 # -- Server-Sent Events -----------------------------------------------------------------------
 
 
@@ -302,10 +223,7 @@ def sse_stream(
     assert response.status_code == 200, response.get_data(as_text=True)
     assert response.mimetype == "text/event-stream"
     try:
-        yield (
-            chunk.decode() if isinstance(chunk, bytes) else chunk
-            for chunk in response.response  # type: ignore[union-attr]
-        )
+        yield (chunk.decode() if isinstance(chunk, bytes) else chunk for chunk in response.response)
     finally:
         response.close()
 
@@ -354,14 +272,3 @@ class Watcher(threading.Thread):
         assert not self.is_alive(), f"the stream did not end; got so far:\n{self.text}"
         if self.error is not None:
             raise self.error
-
-
-def count_rows(app: APIFlask, table: str, where: str = "") -> int:
-    """Rows of ``table`` (optionally filtered by an SQL condition), read in a fresh session."""
-    import sqlalchemy as sa
-
-    from flaskyard.extensions import db
-
-    with app.app_context():
-        sql = f"SELECT COUNT(*) FROM {table}" + (f" WHERE {where}" if where else "")  # noqa: S608
-        return int(db.session.scalar(sa.text(sql)) or 0)

@@ -1,0 +1,1 @@
+"""What the tests share: apps and their settings, HTTP calls, factories, jobs, backends, servers."""
