@@ -1,8 +1,16 @@
-// A live list of jobs: loaded once, then each unfinished job follows its event stream.
+// A live list of jobs: loaded once, then unfinished jobs follow their event streams.
 import { useEffect, useRef, useState } from 'preact/hooks';
+import { api } from './api/client';
 import { watchJob, type JobWatch } from './api/events';
-import type { ApiProblem } from './api/problem';
+import { unwrap, type ApiProblem } from './api/problem';
 import { TERMINAL, type Job } from './api/types';
+
+/**
+ * Browsers allow about six HTTP/1.1 connections per host; open streams count against them, so
+ * only a few jobs stream at once and the rest are polled until a stream is free.
+ */
+const MAX_STREAMS = 3;
+const POLL_MS = 4000;
 
 export function useLiveJobs(initial: Job[] | null): {
   jobs: Job[];
@@ -29,17 +37,51 @@ export function useLiveJobs(initial: Job[] | null): {
     });
   };
 
+  const waiting = useRef(new Set<string>());
+
   const follow = (job: Job) => {
     const id = job.id;
     if (!id || TERMINAL.has(job.status ?? '') || watches.current.has(id)) return;
+    if (watches.current.size >= MAX_STREAMS) {
+      waiting.current.add(id);
+      return;
+    }
+    waiting.current.delete(id);
+    const done = () => {
+      watches.current.get(id)?.stop();
+      watches.current.delete(id);
+      const next = waiting.current.values().next();
+      if (!next.done) follow({ id: next.value });
+    };
     watches.current.set(
       id,
-      watchJob(id, update, (problem) => {
-        setStreamProblem(problem);
-        watches.current.delete(id);
-      }),
+      watchJob(
+        id,
+        (state) => {
+          update(state);
+          if (TERMINAL.has(state.status ?? '')) done();
+        },
+        (problem) => {
+          setStreamProblem(problem);
+          done();
+        },
+      ),
     );
   };
+
+  useEffect(() => {
+    const timer = window.setInterval(() => {
+      for (const id of waiting.current) {
+        unwrap(api.GET('/api/v1/jobs/{job_id}', { params: { path: { job_id: id } } }))
+          .then((job) => {
+            update(job);
+            if (TERMINAL.has(job.status ?? '')) waiting.current.delete(id);
+          })
+          .catch(() => undefined);
+      }
+    }, POLL_MS);
+    return () => window.clearInterval(timer);
+  }, []);
 
   useEffect(() => {
     if (!initial) return;
@@ -52,6 +94,7 @@ export function useLiveJobs(initial: Job[] | null): {
     () => () => {
       for (const watch of watches.current.values()) watch.stop();
       watches.current.clear();
+      waiting.current.clear();
     },
     [],
   );

@@ -182,7 +182,11 @@ function App() {
       <Header />
       <main id="main" class="content">
         <Flash />
-        {route?.auth ? <RequireAuth admin={route.auth === 'admin'}>{page}</RequireAuth> : page}
+        {route?.auth ? (
+          <RequireAuth admin={route.auth === 'admin'} title={t(route.title)}>
+            {page}
+          </RequireAuth>
+        ) : page}
       </main>
       <footer class="site-footer">
         <a href="/api/docs">{t('apiDocs')}</a>

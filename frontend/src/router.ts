@@ -14,8 +14,8 @@ export const location = signal<Location>(current());
 /** Set by in-app navigations (not the first load), so the page moves focus to its heading. */
 export const navigated = signal(0);
 
-/** Paths served by Flask itself, never by the SPA. */
-const SERVER_PATHS = /^\/(api|admin|assets)(\/|$)/;
+/** Paths served by Flask itself (API, job dashboard, build assets), never by the SPA. */
+const SERVER_PATHS = /^\/(api|admin\/rq|assets)(\/|$)/;
 
 export function navigate(to: string, { replace = false }: { replace?: boolean } = {}): void {
   const url = new URL(to, window.location.href);

@@ -100,13 +100,23 @@ export function Loading() {
 }
 
 /** Renders children only for a signed-in person (or an admin); sends others to /login. */
-export function RequireAuth({ admin = false, children }: { admin?: boolean; children: ComponentChildren }) {
+export function RequireAuth({ admin = false, title, children }: {
+  admin?: boolean;
+  title: string;
+  children: ComponentChildren;
+}) {
   const ready = authReady.value;
   const inside = signedIn.value;
   useEffect(() => {
     if (ready && !inside) navigate(`/login?next=${encodeURIComponent(here())}`, { replace: true });
   }, [ready, inside]);
-  if (!ready || !inside) return <Loading />;
-  if (admin && !isAdmin.value) return <ProblemAlert problem={t('adminsOnly')} />;
+  if (!ready || !inside || (admin && !isAdmin.value)) {
+    return (
+      <>
+        <PageTitle>{title}</PageTitle>
+        {ready && inside ? <ProblemAlert problem={t('adminsOnly')} /> : <Loading />}
+      </>
+    );
+  }
   return <>{children}</>;
 }

@@ -65,6 +65,7 @@ function ChangePassword() {
               api.POST('/api/v1/users/me/password', {
                 body: { current_password: current, new_password: next, cookie: true },
               }),
+              { newEndpoint: true },
             );
             // Every other login is now dead; this tab carries on with the new pair.
             accessToken.value = pair.access_token ?? accessToken.value;
@@ -117,7 +118,9 @@ function ChangeEmail() {
         onSubmit={(e) => {
           e.preventDefault();
           void f.run({ email: checkEmail(email), password: required(password) }, async () => {
-            await unwrap(api.POST('/api/v1/users/me/email', { body: { email: email.trim(), password } }));
+            await unwrap(api.POST('/api/v1/users/me/email', { body: { email: email.trim(), password } }), {
+              newEndpoint: true,
+            });
             setPassword('');
             return t('emailChangeSent', { email: email.trim() });
           });
@@ -189,7 +192,7 @@ function DeleteAccount() {
           e.preventDefault();
           if (password && !window.confirm(t('confirmDeleteAccount'))) return;
           void f.run({ password: required(password) }, async () => {
-            await unwrap(api.DELETE('/api/v1/users/me', { body: { password } }));
+            await unwrap(api.DELETE('/api/v1/users/me', { body: { password } }), { newEndpoint: true });
             accessToken.value = null;
             me.value = null;
             flash.value = t('accountDeleted');

@@ -53,6 +53,7 @@ function UserRow({ user, onChange }: { user: UserItem; onChange: (user: UserItem
       <th scope="row">
         {user.username}
         {self && <small class="muted"> ({t('you')})</small>}
+        <span class="narrow-only cell-email">{user.email}</span>
       </th>
       <td class="cell-email">
         {user.email}

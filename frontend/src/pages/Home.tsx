@@ -1,4 +1,5 @@
 // `/`: the posts feed, newest first, with thumbnails of attached images.
+import type { JSX } from 'preact';
 import { useEffect, useState } from 'preact/hooks';
 import { api } from '../api/client';
 import { ApiProblem, asProblem, unwrap } from '../api/problem';
@@ -15,22 +16,31 @@ function excerpt(body: string): string {
   return body.length > EXCERPT_CHARS ? `${body.slice(0, EXCERPT_CHARS).trimEnd()}…` : body;
 }
 
-/** An image that quietly disappears when the server will not serve it (e.g. still private). */
-export function Picture({ src, alt, class: className }: { src: string; alt: string; class?: string }) {
+/**
+ * An image that steps aside when the server will not serve it (e.g. still private): it shows
+ * `fallback` instead, which is nothing unless the caller wants a placeholder.
+ */
+export function Picture({ src, alt, fallback = null }: { src: string; alt: string; fallback?: JSX.Element | null }) {
+  const [broken, setBroken] = useState(false);
+  if (broken) return fallback;
+  return <img src={src} alt={alt} loading="lazy" onError={() => setBroken(true)} />;
+}
+
+function Thumb({ post, src }: { post: PostItem; src: string }) {
   const [broken, setBroken] = useState(false);
   if (broken) return null;
-  return <img class={className} src={src} alt={alt} loading="lazy" onError={() => setBroken(true)} />;
+  return (
+    <a href={`/posts/${post.id}`} class="post-thumb" tabIndex={-1} aria-hidden="true">
+      <img src={src} alt="" loading="lazy" onError={() => setBroken(true)} />
+    </a>
+  );
 }
 
 function PostCard({ post }: { post: PostItem }) {
   const image = attachmentsOf(post).find(isImage);
   return (
     <article class="card post-card">
-      {image && (
-        <a href={`/posts/${post.id}`} class="post-thumb" tabIndex={-1} aria-hidden="true">
-          <Picture src={image.thumbnail_url ?? image.url} alt="" />
-        </a>
-      )}
+      {image && <Thumb post={post} src={image.thumbnail_url ?? image.url} />}
       <div class="post-card-text">
         <h2>
           <a href={`/posts/${post.id}`}>{post.title}</a>

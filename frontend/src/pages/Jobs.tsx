@@ -36,7 +36,7 @@ function StartForm({ onStarted }: { onStarted: (job: Job) => void }) {
 
   useEffect(() => {
     if (type !== 'import_posts' || uploads) return;
-    unwrap(api.GET('/api/v1/uploads', { params: { query: { per_page: 50 } } }))
+    unwrap(api.GET('/api/v1/uploads', { params: { query: { per_page: 50 } } }), { newEndpoint: true })
       .then((page) => {
         const importable = (page.items ?? []).filter((u) => /\.(zip|json)$/i.test(u.filename ?? ''));
         setUploads(importable);
@@ -120,7 +120,10 @@ function StartForm({ onStarted }: { onStarted: (job: Job) => void }) {
             onInput={(e) => setSteps(e.currentTarget.value)}
             error={errors['params.steps']}
           />
-          <Field
+        </div>
+      )}
+      {type === 'demo' && (
+        <Field
             id="job-fail-at"
             label={t('failAt')}
             type="number"
@@ -131,7 +134,6 @@ function StartForm({ onStarted }: { onStarted: (job: Job) => void }) {
             hint={t('failAtHint')}
             error={errors['params.fail_at']}
           />
-        </div>
       )}
       {type === 'export_posts' && <p class="muted">{t('exportHelp')}</p>}
       {type === 'import_posts' && (

@@ -10,6 +10,7 @@ import { formatBytes, t } from '../i18n';
 import { navigate } from '../router';
 import { flash } from '../session';
 import { collect, focusFirstError, required, type Errors } from '../validation';
+import { Picture } from './Home';
 import { canEdit, deletePost } from './PostView';
 
 const IMAGE_TYPES = 'image/png,image/jpeg,image/gif,image/webp';
@@ -157,7 +158,11 @@ export default function PostEdit({ id }: { id?: string }) {
                 {picture.preview ? (
                   <img src={picture.preview} alt="" />
                 ) : (
-                  <img src={picture.thumbnail_url ?? picture.url} alt="" />
+                  <Picture
+                    src={picture.thumbnail_url ?? picture.url}
+                    alt=""
+                    fallback={<span class="picture-placeholder" aria-hidden="true" />}
+                  />
                 )}
                 <span class="picture-name">
                   {picture.filename || t('image')}
