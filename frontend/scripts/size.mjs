@@ -28,7 +28,7 @@ for (const name of files) {
   total += gz;
   console.log(`${kb(raw.length)} raw  ${kb(gz)} gzip  ${name}`);
 }
-console.log(`${' '.repeat(18)}${kb(total)} gzip  total (budget ${kb(BUDGET_BYTES).trim()})`);
+console.log(`${' '.repeat(15)}${kb(total)} gzip  total (budget ${kb(BUDGET_BYTES).trim()})`);
 if (total > BUDGET_BYTES) {
   console.error(`Over budget by ${((total - BUDGET_BYTES) / 1024).toFixed(1)} KB.`);
   process.exit(1);

@@ -9,6 +9,12 @@ import { navigate } from '../router';
 import { flash, isAdmin, me } from '../session';
 import { Picture } from './Home';
 
+/** Rows get both timestamps a moment apart on insert; only a later change counts as an edit. */
+function wasEdited(post: Post): boolean {
+  if (!post.updated_at || !post.created_at) return false;
+  return Date.parse(post.updated_at) - Date.parse(post.created_at) > 60_000;
+}
+
 export function canEdit(post: Post): boolean {
   return isAdmin.value || (me.value !== null && me.value.id === post.author?.id);
 }
@@ -60,7 +66,7 @@ export default function PostView({ id }: { id: string }) {
       <PageTitle>{post.title}</PageTitle>
       <p class="meta">
         {t('byOn', { author: post.author?.username ?? '?', date: formatDate(post.created_at) })}
-        {post.updated_at && post.updated_at !== post.created_at && ` · ${t('edited', { date: formatDate(post.updated_at) })}`}
+        {wasEdited(post) && ` · ${t('edited', { date: formatDate(post.updated_at) })}`}
       </p>
       {canEdit(post) && (
         <div class="actions">
