@@ -4,10 +4,10 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-dev
 DIST := flaskyard/web/dist/index.html
-FRONTEND_SOURCES := $(wildcard frontend/src/*) frontend/package-lock.json frontend/rollup.config.mjs
+FRONTEND_SOURCES := $(shell find frontend/src -type f 2>/dev/null) frontend/package-lock.json frontend/rollup.config.mjs
 
 .DEFAULT_GOAL := help
-.PHONY: help run test lint lint-lock lint-imports fmt bench bench-jobs bench-image frontend lock clean
+.PHONY: help run test lint lint-lock lint-imports fmt bench bench-jobs bench-image frontend frontend-check api-types lock clean
 
 help: ## Show this help.
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-10s\033[0m %s\n", $$1, $$2}'
@@ -29,6 +29,17 @@ $(DIST): $(FRONTEND_SOURCES)
 	fi
 
 frontend: $(DIST) ## Build the single-page app (needs Node.js 18+).
+
+frontend-check: $(STAMP) ## Front end: typecheck, build, size budget, API types up to date.
+	cd frontend && npm ci --no-audit --no-fund --loglevel=error && npm run --silent typecheck \
+		&& npm run --silent build && npm run --silent size
+	APP_ENV=testing $(BIN)/flask --app flaskyard spec --quiet --output frontend/node_modules/.openapi.json
+	cd frontend && npm run --silent check:api -- node_modules/.openapi.json
+
+api-types: $(STAMP) ## Regenerate frontend/src/api/schema.d.ts from the app's OpenAPI document.
+	@test -d frontend/node_modules || (cd frontend && npm ci --no-audit --no-fund --loglevel=error)
+	APP_ENV=testing $(BIN)/flask --app flaskyard spec --quiet --output frontend/node_modules/.openapi.json
+	cd frontend && npm run --silent gen:api -- node_modules/.openapi.json
 
 run: $(STAMP) $(DIST) ## Start web (http://127.0.0.1:5000), an RQ worker and an embedded Redis.
 	$(BIN)/python -m flaskyard.devserver

@@ -1,8 +1,10 @@
-// Builds src/main.ts (+ imported CSS) into ../flaskyard/web/dist:
+// Builds src/main.tsx (+ imported CSS and JSON catalogues) into ../flaskyard/web/dist:
 //   index.html, assets/app-<hash>.js, assets/app-<hash>.css
 import { rmSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import json from '@rollup/plugin-json';
+import { nodeResolve } from '@rollup/plugin-node-resolve';
 import typescript from '@rollup/plugin-typescript';
 import terser from '@rollup/plugin-terser';
 import postcss from 'postcss';
@@ -75,6 +77,7 @@ function htmlPage({ title }) {
   <head>
     <meta charset="utf-8">
     <meta name="viewport" content="width=device-width, initial-scale=1">
+    <meta name="color-scheme" content="light dark">
     <title>${title}</title>
 ${css}    <script type="module" src="/${entry.fileName}"></script>
   </head>
@@ -90,7 +93,7 @@ ${css}    <script type="module" src="/${entry.fileName}"></script>
 }
 
 export default {
-  input: { app: 'src/main.ts' },
+  input: { app: 'src/main.tsx' },
   output: {
     dir: outDir,
     format: 'es',
@@ -101,6 +104,8 @@ export default {
   },
   plugins: [
     cleanOutDir(outDir),
+    nodeResolve({ browser: true, extensions: ['.mjs', '.js', '.json', '.ts', '.tsx'] }),
+    json({ preferConst: true }),
     typescript({ tsconfig: './tsconfig.json', noEmitOnError: production }),
     postcssExtract({ plugins: production ? [autoprefixer(), cssnano({ preset: 'default' })] : [autoprefixer()] }),
     production && terser({ ecma: 2020, module: true, format: { comments: false } }),

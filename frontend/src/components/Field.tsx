@@ -1,0 +1,89 @@
+// A labelled input, textarea or select with its hint and error beside it.
+import type { ComponentChildren, JSX } from 'preact';
+
+type FieldProps = {
+  id: string;
+  label: string;
+  hint?: string | undefined;
+  error?: string | undefined;
+  value: string;
+  onInput: (event: { currentTarget: { value: string } }) => void;
+  type?: 'text' | 'email' | 'password' | 'number' | 'search';
+  multiline?: boolean;
+  rows?: number;
+  autocomplete?: string;
+  inputMode?: 'numeric' | 'text' | 'email';
+  required?: boolean;
+  maxLength?: number;
+  min?: number;
+  max?: number;
+};
+type Common = Pick<FieldProps, 'id' | 'label' | 'hint' | 'error'>;
+
+export function describedBy(id: string, hint?: string, error?: string): string | undefined {
+  const ids = [hint ? `${id}-hint` : '', error ? `${id}-error` : ''].filter(Boolean);
+  return ids.length ? ids.join(' ') : undefined;
+}
+
+export function FieldNotes({ id, hint, error }: { id: string; hint?: string | undefined; error?: string | undefined }) {
+  return (
+    <>
+      {hint && (
+        <p class="hint" id={`${id}-hint`}>
+          {hint}
+        </p>
+      )}
+      {error && (
+        <p class="field-error" id={`${id}-error`}>
+          {error}
+        </p>
+      )}
+    </>
+  );
+}
+
+export function Field(props: FieldProps) {
+  const { id, label, hint, error, multiline, type = 'text', onInput, ...rest } = props;
+  const shared = {
+    ...rest,
+    id,
+    'aria-invalid': error ? ('true' as const) : undefined,
+    'aria-describedby': describedBy(id, hint, error),
+  };
+  // Preact types <input> as one variant per `type`; a runtime-chosen type needs this one cast.
+  const inputProps = { ...shared, type } as JSX.IntrinsicElements['input'];
+  return (
+    <div class={`field${error ? ' has-error' : ''}`}>
+      <label for={id}>{label}</label>
+      {multiline ? (
+        <textarea {...shared} onInput={(e) => onInput(e)} />
+      ) : (
+        <input {...inputProps} onInput={(e) => onInput(e)} />
+      )}
+      <FieldNotes id={id} hint={hint} error={error} />
+    </div>
+  );
+}
+
+export function SelectField(props: Common & {
+  value: string;
+  onChange: (value: string) => void;
+  children: ComponentChildren;
+}) {
+  const { id, label, hint, error, value, onChange, children } = props;
+  return (
+    <div class={`field${error ? ' has-error' : ''}`}>
+      <label for={id}>{label}</label>
+      <select
+        id={id}
+        value={value}
+        aria-invalid={error ? 'true' : undefined}
+        aria-describedby={describedBy(id, hint, error)}
+        onChange={(e) => onChange((e.currentTarget as HTMLSelectElement).value)}
+      >
+        {children}
+      </select>
+      <FieldNotes id={id} hint={hint} error={error} />
+    </div>
+  );
+}
