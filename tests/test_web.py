@@ -51,7 +51,9 @@ def test_root_serves_index(spa: FlaskClient) -> None:
     _assert_index(_get(spa, "/"))
 
 
-@pytest.mark.parametrize("path", ["/some/client/route", "/posts", "/users/42/edit"])
+@pytest.mark.parametrize(
+    "path", ["/some/client/route", "/posts", "/users/42/edit", "/admin/users", "/admin"]
+)
 def test_client_routes_serve_index(spa: FlaskClient, path: str) -> None:
     _assert_index(_get(spa, path))
 
@@ -90,12 +92,29 @@ def test_no_path_traversal(spa: FlaskClient, path: str) -> None:
     assert "private" not in response.get_data(as_text=True)
 
 
-@pytest.mark.parametrize("path", ["/api", "/api/unknown", "/api/v1/nothing", "/admin/whatever"])
-def test_server_paths_are_not_the_spa(spa: FlaskClient, path: str) -> None:
+@pytest.mark.parametrize(
+    "path", ["/api", "/api/unknown", "/api/v1/nothing", "/admin/rq", "/admin/rq/whatever"]
+)
+def test_server_paths_are_not_the_spa(
+    app_config: dict[str, Any], frontend: Path, request: pytest.FixtureRequest, path: str
+) -> None:
+    # Without Redis the dashboard is not mounted, so its paths must 404 rather than fall to
+    # the SPA; with it mounted, test_dashboard_is_not_the_spa checks they reach the dashboard.
+    app_config.pop("REDIS_URL", None)
+    app_config["FRONTEND_DIR"] = frontend
+    spa = request.getfixturevalue("app").test_client()
     response = _get(spa, path)
     assert response.status_code == 404
     assert response.mimetype == "application/problem+json"
     assert response.get_json(force=True)["status"] == 404
+
+
+def test_the_job_dashboard_is_not_the_spa(spa: FlaskClient, redis_url: str) -> None:
+    # Mounted (Redis is configured): the dashboard answers, asking for an admin's credentials.
+    for path in ("/admin/rq/", "/admin/rq/0/view/workers"):
+        response = _get(spa, path)
+        assert response.status_code == 401
+        assert response.mimetype == "application/problem+json"
 
 
 def test_missing_build_shows_a_notice(

@@ -40,13 +40,15 @@ def asset(filename: str) -> Response:
 
 
 class ClientPathConverter(PathConverter):
-    """A path the SPA may own: never under ``api/`` or ``admin/``.
+    """A path the SPA may own: never under ``api/`` or ``admin/rq/`` (the job dashboard).
 
     Keeping those out of the catch-all means an unknown API path is a 404 for every method,
-    while a known API path with the wrong method is still a 405.
+    while a known API path with the wrong method is still a 405, and the dashboard's own pages
+    (or its 404 when it is not mounted) are never hidden behind the SPA. Other ``admin/`` paths
+    such as ``admin/users`` are the SPA's, so a reload keeps them.
     """
 
-    regex = r"(?!(?:api|admin)(?:/|$))[^/].*?"
+    regex = r"(?!(?:api|admin/rq)(?:/|$))[^/].*?"
 
 
 @bp.get("/")
