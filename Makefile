@@ -7,10 +7,11 @@ DIST := flaskyard/web/dist/index.html
 FRONTEND_SOURCES := $(shell find frontend/src -type f 2>/dev/null) frontend/package-lock.json frontend/rollup.config.mjs
 
 .DEFAULT_GOAL := help
-.PHONY: help run test lint lint-lock lint-imports fmt bench bench-jobs bench-image frontend frontend-check api-types lock clean
+.PHONY: help run test lint lint-lock lint-imports lint-api-types fmt bench bench-jobs bench-image \
+	bench-frontend frontend frontend-check api-types screenshots lock clean
 
 help: ## Show this help.
-	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-10s\033[0m %s\n", $$1, $$2}'
+	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-15s\033[0m %s\n", $$1, $$2}'
 
 $(STAMP): requirements/dev.txt pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' \
@@ -33,8 +34,7 @@ frontend: $(DIST) ## Build the single-page app (needs Node.js 18+).
 frontend-check: $(STAMP) ## Front end: typecheck, build, size budget, API types up to date.
 	cd frontend && npm ci --no-audit --no-fund --loglevel=error && npm run --silent typecheck \
 		&& npm run --silent build && npm run --silent size
-	APP_ENV=testing $(BIN)/flask --app flaskyard spec --quiet --output frontend/node_modules/.openapi.json
-	cd frontend && npm run --silent check:api -- node_modules/.openapi.json
+	@$(MAKE) --no-print-directory lint-api-types
 
 api-types: $(STAMP) ## Regenerate frontend/src/api/schema.d.ts from the app's OpenAPI document.
 	@test -d frontend/node_modules || (cd frontend && npm ci --no-audit --no-fund --loglevel=error)
@@ -47,12 +47,22 @@ run: $(STAMP) $(DIST) ## Start web (http://127.0.0.1:5000), an RQ worker and an 
 test: $(STAMP) ## Run the whole test suite (Postgres/MariaDB/Redis tests run when reachable).
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-lint: $(STAMP) ## ruff, mypy --strict, a lockfile check and the import contracts.
+lint: $(STAMP) ## ruff, mypy --strict, lockfile, import contracts, API types (with Node).
 	$(BIN)/ruff check flaskyard tests bench docker tools gunicorn.conf.py
 	$(BIN)/ruff format --check flaskyard tests bench docker tools gunicorn.conf.py
 	$(BIN)/mypy
 	@$(MAKE) --no-print-directory lint-lock
 	@$(MAKE) --no-print-directory lint-imports
+	@if command -v npm >/dev/null 2>&1; then \
+		$(MAKE) --no-print-directory lint-api-types; \
+	else \
+		echo "Node.js is not installed: skipped the check that frontend/src/api/schema.d.ts is current."; \
+	fi
+
+lint-api-types: $(STAMP) ## Fail when frontend/src/api/schema.d.ts differs from the app's OpenAPI document.
+	@test -d frontend/node_modules || (cd frontend && npm ci --no-audit --no-fund --loglevel=error)
+	@APP_ENV=testing $(BIN)/flask --app flaskyard spec --quiet --output frontend/node_modules/.openapi.json
+	@cd frontend && npm run --silent check:api -- node_modules/.openapi.json
 
 lint-imports: $(STAMP) ## Layer contracts (import-linter) and no import cycles, local imports included.
 	$(BIN)/lint-imports --no-cache
@@ -81,8 +91,14 @@ bench: $(STAMP) ## Benchmark against a bare-Flask baseline (needs Postgres, Redi
 bench-jobs: $(STAMP) ## Benchmark Flaskyard's worker against plain RQ (needs Postgres and Redis).
 	$(BIN)/python bench/jobs.py
 
+bench-frontend: $(STAMP) $(DIST) ## First render of / in headless Chromium vs a static page (budget 500 ms).
+	$(BIN)/python bench/frontend.py
+
 bench-image: $(STAMP) ## Image size, start → ready, RSS per worker (needs Docker, Postgres, Redis).
 	FLASKYARD_IMAGE=$${FLASKYARD_IMAGE:-flaskyard:latest} $(BIN)/python bench/image.py
+
+screenshots: $(STAMP) $(DIST) ## Run the browser journey and keep its screenshots in docs/img/.
+	SCREENSHOT_DIR=docs/img $(BIN)/python -m pytest -q -p no:cacheprovider tests/browser/test_journey.py
 
 lock: $(STAMP) ## Re-resolve dependencies into uv.lock and requirements/*.txt.
 	$(BIN)/uv lock
