@@ -25,13 +25,15 @@ async function openDashboard(event: MouseEvent, onProblem: (p: ApiProblem) => vo
 
 function UserRow({ user, onChange }: { user: UserItem; onChange: (user: UserItem) => void }) {
   const [problem, setProblem] = useState<ApiProblem | null>(null);
-  const [busy, setBusy] = useState(false);
+  // The change on its way: the boxes show it at once, and fall back to the server's answer.
+  const [pending, setPending] = useState<{ roles?: string[]; active?: boolean } | null>(null);
   const roles = user.roles ?? [];
-  const admin = roles.includes('admin');
+  const admin = (pending?.roles ?? roles).includes('admin');
+  const active = pending?.active ?? user.active ?? true;
   const self = user.id === me.value?.id;
 
   const patch = async (body: { roles?: string[]; active?: boolean }) => {
-    setBusy(true);
+    setPending(body);
     setProblem(null);
     try {
       const updated = await unwrap(
@@ -41,7 +43,7 @@ function UserRow({ user, onChange }: { user: UserItem; onChange: (user: UserItem
     } catch (error) {
       setProblem(asProblem(error));
     } finally {
-      setBusy(false);
+      setPending(null);
     }
   };
 
@@ -65,7 +67,7 @@ function UserRow({ user, onChange }: { user: UserItem; onChange: (user: UserItem
           type="checkbox"
           aria-label={t('roleAdmin')}
           checked={admin}
-          disabled={busy}
+          disabled={pending !== null}
           onChange={(e) => void toggleAdmin(e.currentTarget.checked)}
         />
       </td>
@@ -73,8 +75,8 @@ function UserRow({ user, onChange }: { user: UserItem; onChange: (user: UserItem
         <input
           type="checkbox"
           aria-label={t('active')}
-          checked={user.active ?? true}
-          disabled={busy}
+          checked={active}
+          disabled={pending !== null}
           onChange={(e) => void patch({ active: e.currentTarget.checked })}
         />
         {problem && (
