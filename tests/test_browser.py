@@ -12,7 +12,9 @@ import pytest
 from apiflask import APIFlask
 from werkzeug.serving import make_server
 
+from flaskyard.extensions import db
 from flaskyard.web.routes import DEFAULT_FRONTEND_DIR
+from tests.support.factories import make_post, make_user
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 CHROMIUM_FLAGS = [
@@ -68,9 +70,16 @@ def test_api_docs_render_the_spec(live_server: str, tmp_path: Path) -> None:
     assert "/api/v1/posts" in dom  # an operation rendered from the spec
 
 
-def test_home_page_reaches_the_api(live_server: str, tmp_path: Path) -> None:
+def test_home_page_shows_the_feed(app: APIFlask, live_server: str, tmp_path: Path) -> None:
     if not (DEFAULT_FRONTEND_DIR / "index.html").is_file():
         pytest.skip("The front end is not built (make frontend).")
+    with app.app_context():
+        author = make_user(db.session, "feedwriter")
+        make_post(db.session, author, title="Fresh from the feed", body="Read by the SPA.")
+        db.session.commit()
     dom = rendered_dom(f"{live_server}/", tmp_path)
-    assert "Flaskyard" in dom
-    assert "API: ok" in dom
+    assert '<h1 id="page-title"' in dom
+    assert ">Posts</h1>" in dom
+    # The title only gets into the page through GET /api/v1/posts.
+    assert "Fresh from the feed" in dom
+    assert "feedwriter" in dom
