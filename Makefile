@@ -53,16 +53,17 @@ lint: $(STAMP) ## ruff, mypy --strict, lockfile, import contracts, API types (wi
 	$(BIN)/mypy
 	@$(MAKE) --no-print-directory lint-lock
 	@$(MAKE) --no-print-directory lint-imports
-	@if command -v npm >/dev/null 2>&1; then \
-		$(MAKE) --no-print-directory lint-api-types; \
-	else \
-		echo "Node.js is not installed: skipped the check that frontend/src/api/schema.d.ts is current."; \
-	fi
+	@$(MAKE) --no-print-directory lint-api-types
 
-lint-api-types: $(STAMP) ## Fail when frontend/src/api/schema.d.ts differs from the app's OpenAPI document.
-	@test -d frontend/node_modules || (cd frontend && npm ci --no-audit --no-fund --loglevel=error)
-	@APP_ENV=testing $(BIN)/flask --app flaskyard spec --quiet --output frontend/node_modules/.openapi.json
-	@cd frontend && npm run --silent check:api -- node_modules/.openapi.json
+lint-api-types: $(STAMP) ## Fail when frontend/src/api/schema.d.ts differs from the OpenAPI document (needs Node).
+	@if ! command -v npm >/dev/null 2>&1; then \
+		echo "Node.js is not installed: skipped the check that frontend/src/api/schema.d.ts is current."; \
+	else \
+		{ test -d frontend/node_modules || (cd frontend && npm ci --no-audit --no-fund --loglevel=error); } \
+		&& APP_ENV=testing $(BIN)/flask --app flaskyard spec --quiet \
+			--output frontend/node_modules/.openapi.json \
+		&& cd frontend && npm run --silent check:api -- node_modules/.openapi.json; \
+	fi
 
 lint-imports: $(STAMP) ## Layer contracts (import-linter) and no import cycles, local imports included.
 	$(BIN)/lint-imports --no-cache
