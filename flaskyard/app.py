@@ -84,7 +84,9 @@ def _flask_config(settings: Settings) -> dict[str, Any]:
         "JWT_ACCESS_TOKEN_EXPIRES": timedelta(seconds=settings.JWT_ACCESS_TOKEN_EXPIRES),
         "JWT_REFRESH_TOKEN_EXPIRES": timedelta(seconds=settings.JWT_REFRESH_TOKEN_EXPIRES),
         "JWT_TOKEN_LOCATION": ["headers", "cookies"],
-        "JWT_COOKIE_SECURE": True,
+        # Plain http://127.0.0.1 in development (`make run`): not every browser stores a Secure
+        # cookie sent over http, even from a loopback address.
+        "JWT_COOKIE_SECURE": settings.APP_ENV != "development",
         "JWT_COOKIE_SAMESITE": "Strict",
         "JWT_COOKIE_CSRF_PROTECT": True,
         "JWT_SESSION_COOKIE": False,
