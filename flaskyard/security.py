@@ -32,6 +32,10 @@ INLINE_CSP = (
     "img-src 'self' data:; object-src 'none'; base-uri 'none'; frame-ancestors 'none'"
 )
 INLINE_CSP_PATHS = ("/api/docs", "/admin/rq/")
+#: Stored files are served as they are: never a page (no scripts, no plugins, and sandboxed
+#: if a browser opens one anyway).
+FILE_CSP = "default-src 'none'; sandbox"
+FILE_ENDPOINTS = frozenset({"uploads.download"})
 DOCS_ASSETS = frozenset(
     {
         "swagger-ui.css",
@@ -43,7 +47,9 @@ DOCS_ASSETS = frozenset(
 
 
 def _path_csp(response: Response) -> Response:
-    if request.path == "/api/docs" or request.path.startswith(INLINE_CSP_PATHS[1]):
+    if request.endpoint in FILE_ENDPOINTS:
+        response.headers["Content-Security-Policy"] = FILE_CSP
+    elif request.path == "/api/docs" or request.path.startswith(INLINE_CSP_PATHS[1]):
         response.headers["Content-Security-Policy"] = INLINE_CSP
     return response
 
