@@ -113,11 +113,20 @@ def get_user(*, session: DbSession, user_id: uuid.UUID) -> User | None:
     return session.get(User, user_id)
 
 
-def list_users(*, session: DbSession, page: int, per_page: int) -> Page[User]:
-    """One page of users, oldest first."""
-    total = session.scalar(sa.select(sa.func.count()).select_from(User)) or 0
+def list_users(*, session: DbSession, page: int, per_page: int, q: str | None = None) -> Page[User]:
+    """One page of users, oldest first; ``q`` keeps those whose username or email contains it."""
+    condition: sa.ColumnElement[bool] = sa.true()
+    if q and q.strip():
+        # The *_key columns are case-folded, so a folded needle makes the match case-insensitive.
+        needle = normalize_key(q)
+        condition = sa.or_(
+            User.username_key.contains(needle, autoescape=True),
+            User.email_key.contains(needle, autoescape=True),
+        )
+    total = session.scalar(sa.select(sa.func.count()).select_from(User).where(condition)) or 0
     items = session.scalars(
         sa.select(User)
+        .where(condition)
         .options(so.selectinload(User.roles))
         .order_by(User.created_at, User.id)
         .limit(per_page)
