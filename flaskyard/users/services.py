@@ -86,8 +86,9 @@ def create_user(
         )
     )
     if taken is not None:
-        field = "username" if taken.username_key == normalize_key(data["username"]) else "email"
-        raise UserExistsError(f"That {field} is already taken.")
+        if taken.username_key == normalize_key(data["username"]):
+            raise UserExistsError("That username is already taken.")
+        raise UserExistsError("That email is already taken.")
     user = User(
         username=data["username"],
         email=data["email"],
