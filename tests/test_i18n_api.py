@@ -30,7 +30,8 @@ def _mailbox(app_config: dict[str, Any]) -> None:
 
 
 @pytest.fixture(autouse=True)
-def _compiled(_mailbox: None, runner: FlaskCliRunner) -> None:
+def _compiled(_mailbox: None, _isolated_redis: None, runner: FlaskCliRunner) -> None:
+    # After the fixtures that change app_config: the runner builds the app.
     result = runner.invoke(args=["translate", "compile"])
     assert result.exit_code == 0, result.output
 
