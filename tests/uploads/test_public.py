@@ -144,3 +144,17 @@ def test_the_uploads_list_is_mine_newest_first_without_thumbnails(
     assert client.get(UPLOADS, headers=accounts.bob).get_json()["total"] == 1
     problem(client.get(UPLOADS), 401)
     problem(client.get(f"{UPLOADS}?per_page=101", headers=accounts.alice), 422)
+
+
+def test_a_thumbnail_made_after_posting_shows_in_the_cached_feed(
+    app: APIFlask, client: FlaskClient, accounts: Accounts, redis: Redis
+) -> None:
+    photo = stored(client, accounts.alice, "photo.png", image("PNG"))
+    write(client, accounts.alice, [photo["id"]])
+    [before] = client.get(POSTS).get_json()["items"]  # rendered and cached now
+    assert before["attachments"][0]["thumbnail_url"] is None
+    run_inline_worker(app, ["low"])
+    [after] = client.get(POSTS).get_json()["items"]
+    thumbnail_url = after["attachments"][0]["thumbnail_url"]
+    assert thumbnail_url is not None
+    assert_served_as_a_file(fetch(client, thumbnail_url), "image/png")
