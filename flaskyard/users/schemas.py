@@ -41,10 +41,11 @@ class UserCreateIn(Schema):
 
 
 class AuthorOut(Schema):
-    """The public face of a user, as shown on posts."""
+    """The public face of a user, as shown on posts and jobs."""
 
-    id = UUID()
-    username = String()
+    # Always present, so the OpenAPI document says so and typed clients need no checks.
+    id = UUID(required=True)
+    username = String(required=True)
 
 
 class UserOut(Schema):
