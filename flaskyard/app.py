@@ -15,6 +15,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from flaskyard import admin, broker, cli, errors, health, i18n, logs, security
 from flaskyard import settings as app_settings
+from flaskyard.account.routes import bp as account_bp
 from flaskyard.auth import revocation, throttle, tokens
 from flaskyard.auth.routes import bp as auth_bp
 from flaskyard.config import ConfigError, Settings, instance_secret, load_settings
@@ -23,6 +24,7 @@ from flaskyard.database import dispose_after_fork
 from flaskyard.extensions import db
 from flaskyard.jobs import reactions
 from flaskyard.jobs.routes import bp as jobs_bp
+from flaskyard.mailbox.routes import bp as mailbox_bp
 from flaskyard.posts import cache as posts_cache
 from flaskyard.posts.routes import bp as posts_bp
 from flaskyard.uploads.routes import bp as uploads_bp
@@ -84,7 +86,9 @@ def _flask_config(settings: Settings) -> dict[str, Any]:
         "JWT_ACCESS_TOKEN_EXPIRES": timedelta(seconds=settings.JWT_ACCESS_TOKEN_EXPIRES),
         "JWT_REFRESH_TOKEN_EXPIRES": timedelta(seconds=settings.JWT_REFRESH_TOKEN_EXPIRES),
         "JWT_TOKEN_LOCATION": ["headers", "cookies"],
-        "JWT_COOKIE_SECURE": True,
+        # Plain http://127.0.0.1 in development (`make run`): not every browser stores a Secure
+        # cookie sent over http, even from a loopback address.
+        "JWT_COOKIE_SECURE": settings.APP_ENV != "development",
         "JWT_COOKIE_SAMESITE": "Strict",
         "JWT_COOKIE_CSRF_PROTECT": True,
         "JWT_SESSION_COOKIE": False,
@@ -171,7 +175,7 @@ def build_app(settings: Settings) -> APIFlask:
     throttle.init_app(app)
     posts_cache.init_app(app)
     reactions.init_app(app)
-    for blueprint in (auth_bp, users_bp, posts_bp, uploads_bp, jobs_bp):
+    for blueprint in (auth_bp, users_bp, posts_bp, uploads_bp, jobs_bp, account_bp, mailbox_bp):
         app.register_blueprint(blueprint)
     app.url_map.converters["client_path"] = ClientPathConverter
     app.register_blueprint(web_bp)

@@ -64,6 +64,8 @@ class Settings(BaseSettings):
     CORS_ORIGINS: str = ""
     PROXY_FIX_X_FOR: int = Field(default=0, ge=0, le=5)
     PUBLIC_URL: str = "http://127.0.0.1:5000"
+    REQUIRE_VERIFIED_EMAIL: bool | None = None
+    DEV_MAILBOX: bool | None = None
     POSTS_CACHE: bool = True
     USER_UPLOAD_QUOTA_BYTES: int = Field(default=104_857_600, gt=0)
     JOB_RESULT_TTL: int = Field(default=7 * 24 * 3600, gt=0)
@@ -137,6 +139,29 @@ class Settings(BaseSettings):
             if problem:
                 raise ValueError(f"{name} {problem}; production refuses to start without it.")
         return self
+
+    @model_validator(mode="after")
+    def _production_mailbox(self) -> Settings:
+        if self.APP_ENV == "production" and self.DEV_MAILBOX:
+            raise ValueError(
+                "DEV_MAILBOX serves every mail, sign-in links included, without authentication; "
+                "production refuses it."
+            )
+        return self
+
+    @property
+    def require_verified_email(self) -> bool:
+        """Whether unverified accounts are kept from writing; on by default in production."""
+        if self.REQUIRE_VERIFIED_EMAIL is None:
+            return self.APP_ENV == "production"
+        return self.REQUIRE_VERIFIED_EMAIL
+
+    @property
+    def dev_mailbox(self) -> bool:
+        """Whether delivered mail is also kept for ``GET /api/v1/dev/mail``; development only."""
+        if self.DEV_MAILBOX is None:
+            return self.APP_ENV == "development"
+        return self.DEV_MAILBOX
 
     @property
     def log_format(self) -> str:

@@ -9,6 +9,7 @@ from typing import Any
 
 from apiflask import APIFlask, HTTPError
 from flask import Response, current_app
+from flask_babel.speaklater import LazyString
 from redis.exceptions import RedisError
 from werkzeug.exceptions import HTTPException
 
@@ -19,7 +20,8 @@ def _handle(error: HTTPError) -> Response:
     status = error.status_code
     if status == 422 and isinstance(error.detail, Mapping) and error.detail:
         return validation_problem(error.detail, headers=error.headers)
-    detail = error.detail if isinstance(error.detail, str) and error.detail else None
+    raw = error.detail
+    detail = str(raw) if isinstance(raw, str | LazyString) and str(raw) else None
     if detail is None and error.message and error.message != HTTPStatus(status).phrase:
         detail = error.message
     extra: dict[str, Any] = dict(error.extra_data or {})

@@ -13,6 +13,7 @@ from redis.exceptions import RedisError
 from rq import Retry
 
 from flaskyard.broker import get_queue
+from flaskyard.mailbox import store as mailbox
 from flaskyard.settings import current_settings
 
 log = logging.getLogger(__name__)
@@ -21,7 +22,7 @@ RETRY_INTERVALS = [10, 60, 300]
 
 
 def deliver(to: str, subject: str, body: str) -> None:
-    """Send one plain-text message now (the job ``send_mail`` queues)."""
+    """Send one plain-text message now (the job ``send_mail`` queues); keep it in a dev mailbox."""
     settings = current_settings()
     message = EmailMessage()
     message["From"] = settings.MAIL_DEFAULT_SENDER
@@ -30,16 +31,18 @@ def deliver(to: str, subject: str, body: str) -> None:
     message.set_content(body)
     if not settings.MAIL_SERVER:
         log.info("mail not sent (no MAIL_SERVER): to=%s subject=%s\n%s", to, subject, body)
-        return
-    with smtplib.SMTP(
-        settings.MAIL_SERVER, settings.MAIL_PORT, timeout=SMTP_TIMEOUT_SECONDS
-    ) as smtp:
-        if settings.MAIL_USE_TLS:
-            smtp.starttls()
-        if settings.MAIL_USERNAME:
-            password = settings.MAIL_PASSWORD
-            smtp.login(settings.MAIL_USERNAME, password.get_secret_value() if password else "")
-        smtp.send_message(message)
+    else:
+        with smtplib.SMTP(
+            settings.MAIL_SERVER, settings.MAIL_PORT, timeout=SMTP_TIMEOUT_SECONDS
+        ) as smtp:
+            if settings.MAIL_USE_TLS:
+                smtp.starttls()
+            if settings.MAIL_USERNAME:
+                password = settings.MAIL_PASSWORD
+                smtp.login(settings.MAIL_USERNAME, password.get_secret_value() if password else "")
+            smtp.send_message(message)
+    if settings.dev_mailbox:
+        mailbox.keep(to=to, subject=subject, body=body)
 
 
 def send_mail(to: str, subject: str, body: str) -> None:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import re
 from pathlib import Path
 
 from apiflask import abort
@@ -26,12 +29,30 @@ CSP = {
     "frame-ancestors": "'none'",
     "form-action": "'self'",
 }
-#: The API docs and rq-dashboard pages carry inline scripts and styles; only they get this.
+#: The API docs (Swagger UI) carry inline scripts and styles; only they get this.
 INLINE_CSP = (
     "default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; "
     "img-src 'self' data:; object-src 'none'; base-uri 'none'; frame-ancestors 'none'"
 )
-INLINE_CSP_PATHS = ("/api/docs", "/admin/rq/")
+#: Stored files are served as they are: never a page (no scripts, no plugins, and sandboxed
+#: if a browser opens one anyway).
+FILE_CSP = "default-src 'none'; sandbox"
+FILE_ENDPOINTS = frozenset({"uploads.download"})
+DOCS_PATH = "/api/docs"
+DASHBOARD_PREFIX = "/admin/rq/"
+#: rq-dashboard's pages need exactly three things beyond the app's policy: their one inline
+#: <script> (allowed by its hash, added per response), eval (underscore's ``_.template``
+#: compiles the table rows with ``new Function``), and inline ``style=""`` attributes.
+DASHBOARD_CSP = (
+    "default-src 'self'; script-src 'self' 'unsafe-eval'{hashes}; style-src 'self'; "
+    "style-src-attr 'unsafe-inline'; img-src 'self' data:; object-src 'none'; "
+    "base-uri 'none'; frame-ancestors 'none'; form-action 'self'"
+)
+#: Inline scripts that run (``<script>`` without ``src`` and with no or a JavaScript type).
+_INLINE_SCRIPT = re.compile(
+    r"<script(?![^>]*\bsrc=)(?![^>]*\btype=\"(?!text/javascript\")[^\"]*\")[^>]*>(.*?)</script>",
+    re.S | re.I,
+)
 DOCS_ASSETS = frozenset(
     {
         "swagger-ui.css",
@@ -42,9 +63,24 @@ DOCS_ASSETS = frozenset(
 )
 
 
+def _script_hashes(html: str) -> str:
+    digests = (
+        base64.b64encode(hashlib.sha256(body.encode()).digest()).decode()
+        for body in _INLINE_SCRIPT.findall(html)
+    )
+    return "".join(f" 'sha256-{digest}'" for digest in dict.fromkeys(digests))
+
+
 def _path_csp(response: Response) -> Response:
-    if request.path == "/api/docs" or request.path.startswith(INLINE_CSP_PATHS[1]):
+    if request.endpoint in FILE_ENDPOINTS:
+        response.headers["Content-Security-Policy"] = FILE_CSP
+    elif request.path == DOCS_PATH:
         response.headers["Content-Security-Policy"] = INLINE_CSP
+    elif request.path.startswith(DASHBOARD_PREFIX):
+        hashes = ""
+        if response.mimetype == "text/html" and not response.direct_passthrough:
+            hashes = _script_hashes(response.get_data(as_text=True))
+        response.headers["Content-Security-Policy"] = DASHBOARD_CSP.format(hashes=hashes)
     return response
 
 

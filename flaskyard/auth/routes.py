@@ -5,12 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 from apiflask import APIBlueprint, abort
-from flask import Response, jsonify, make_response
+from flask import make_response
 from flask_babel import lazy_gettext as _l
 from flask_jwt_extended import (
     get_jwt,
     get_jwt_request_location,
-    set_refresh_cookies,
     unset_jwt_cookies,
 )
 
@@ -25,15 +24,6 @@ from flaskyard.users.services import UserExistsError, create_user
 
 bp = APIBlueprint("auth", __name__, url_prefix="/api/v1/auth", tag="Auth")
 INVALID_LOGIN = _l("The username or password is wrong, or the account is inactive.")
-
-
-def _pair_response(pair: dict[str, Any], *, cookie: bool) -> Response:
-    if not cookie:
-        return jsonify(pair)
-    refresh = pair.pop("refresh_token")
-    response = jsonify(pair)
-    set_refresh_cookies(response, refresh)
-    return response
 
 
 @bp.post("/register")
@@ -77,7 +67,7 @@ def login(data: dict[str, Any]) -> Any:
     if user is None:
         abort(401, detail=str(INVALID_LOGIN))
     db.session.commit()  # keeps a rehashed password
-    return _pair_response(tokens.issue_pair(user), cookie=data["cookie"])
+    return tokens.pair_response(tokens.issue_pair(user), cookie=data["cookie"])
 
 
 @bp.post("/refresh")
@@ -95,7 +85,7 @@ def refresh() -> Any:
         abort(
             401, detail="This refresh token was already used; every token of this login is revoked."
         )
-    return _pair_response(pair, cookie=get_jwt_request_location() == "cookies")
+    return tokens.pair_response(pair, cookie=get_jwt_request_location() == "cookies")
 
 
 @bp.post("/logout")

@@ -6,6 +6,7 @@ import hashlib
 import uuid
 from typing import Any
 
+import sqlalchemy as sa
 from flask import current_app
 from flask_babel import gettext as _
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
@@ -13,7 +14,7 @@ from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from flaskyard.database import DbSession
 from flaskyard.mail import send_mail
 from flaskyard.settings import current_settings
-from flaskyard.users.models import User
+from flaskyard.users.models import User, normalize_key
 from flaskyard.users.passwords import hash_password, verify_password
 from flaskyard.users.schemas import PASSWORD_MAX, PASSWORD_MIN
 from flaskyard.users.services import find_user
@@ -135,9 +136,54 @@ def confirm_password_reset(*, session: DbSession, token: str, password: str) -> 
 
 
 def confirm_email(*, session: DbSession, token: str) -> User:
-    """Mark the address verified from a verification token."""
+    """Mark the address verified, or switch to the new address a change token names."""
     user, data = _load("verify", token, VERIFY_MAX_AGE, session)
+    new_email = data.get("email")
+    if new_email is not None:
+        return _confirm_new_email(session, user, new_email, data.get("fp"))
     if data.get("fp") != _fingerprint(user.email_key, str(user.email_verified)):
         raise InvalidTokenError("The token has already been used.")
     user.email_verified = True
+    return user
+
+
+def send_email_change(user: User, new_email: str) -> None:
+    """Mail ``new_email`` a link that makes it ``user``'s address (valid 48 hours, once)."""
+    token = _serializer("verify").dumps(
+        {
+            "uid": str(user.id),
+            "email": new_email,
+            "fp": _fingerprint(user.email_key, normalize_key(new_email)),
+        }
+    )
+    send_mail(
+        new_email,
+        _("Confirm your new email address"),
+        _(
+            "Hello %(name)s,\n\nMake this your account's address with this link (valid 48 hours):"
+            "\n%(link)s\n\nOr send the token to POST /api/v1/auth/verify-email/confirm:\n"
+            "%(token)s\n\nUntil then your account keeps its current address.",
+            name=user.username,
+            link=_link("/verify-email", token),
+            token=token,
+        ),
+    )
+
+
+def _confirm_new_email(session: DbSession, user: User, new_email: Any, fp: Any) -> User:
+    if not isinstance(new_email, str) or fp != _fingerprint(
+        user.email_key, normalize_key(new_email)
+    ):
+        raise InvalidTokenError("The token has already been used.")
+    taken = session.scalar(
+        sa.select(User.id).where(User.email_key == normalize_key(new_email), User.id != user.id)
+    )
+    if taken is not None:
+        raise InvalidTokenError("That email address now belongs to another account.")
+    user.set_email(new_email)
+    user.email_verified = True
+    try:
+        session.flush()
+    except sa.exc.IntegrityError as exc:  # taken between the check and the write
+        raise InvalidTokenError("That email address now belongs to another account.") from exc
     return user

@@ -8,12 +8,13 @@ from typing import Any
 
 import sqlalchemy.orm as so
 from apiflask import APIFlask
-from flask import Response
+from flask import Response, jsonify
 from flask_jwt_extended import (
     JWTManager,
     create_access_token,
     create_refresh_token,
     decode_token,
+    set_refresh_cookies,
 )
 from flask_jwt_extended.config import config as jwt_config
 
@@ -57,6 +58,16 @@ def issue_pair(user: Principal, family: str | None = None) -> dict[str, Any]:
         "token_type": "Bearer",
         "expires_in": current_settings().JWT_ACCESS_TOKEN_EXPIRES,
     }
+
+
+def pair_response(pair: dict[str, Any], *, cookie: bool) -> Response:
+    """The pair as JSON; in cookie mode the refresh token goes to its HttpOnly cookie instead."""
+    if not cookie:
+        return jsonify(pair)
+    refresh = pair.pop("refresh_token")
+    response = jsonify(pair)
+    set_refresh_cookies(response, refresh)
+    return response
 
 
 def revoke_family(claims: dict[str, Any]) -> None:

@@ -1,4 +1,4 @@
-"""Problem details (RFC 9457): the one place every error body is shaped."""
+"""Problem details (RFC 9457): the one place every error body is shaped and translated."""
 
 from __future__ import annotations
 
@@ -7,6 +7,10 @@ from http import HTTPStatus
 from typing import Any
 
 from flask import Response, json
+from flask_babel import gettext
+from flask_babel import lazy_gettext as _l
+
+from flaskyard.messages import TITLES
 
 PROBLEM_MIMETYPE = "application/problem+json"
 #: The error body every endpoint returns, for the OpenAPI document.
@@ -39,6 +43,18 @@ VALIDATION_PROBLEM_SCHEMA: dict[str, Any] = {
     },
 }
 VALIDATION_TYPE = "/problems/validation-error"
+VALIDATION_TITLE = _l("Validation error")
+INVALID_FIELDS = _l("The request has invalid fields.")
+
+
+def translate(text: str) -> str:
+    """``text`` in the request's language when the catalogue has it, else unchanged.
+
+    Titles, details and field messages are translated here, where every problem body is
+    shaped, so the code that raises them writes plain English sentences.
+    """
+    # An empty msgid would return the catalogue's header, so it is left alone.
+    return gettext(text) if text else text
 
 
 def flatten_errors(detail: Mapping[str, Any]) -> list[dict[str, str]]:
@@ -53,7 +69,7 @@ def flatten_errors(detail: Mapping[str, Any]) -> list[dict[str, str]]:
             for item in node:
                 walk(location, prefix, item)
         else:
-            errors.append({"in": location, "field": prefix, "message": str(node)})
+            errors.append({"in": location, "field": prefix, "message": translate(str(node))})
 
     for location, fields in detail.items():
         walk(str(location), "", fields)
@@ -71,8 +87,13 @@ def problem(
 ) -> Response:
     """Build a problem+json response."""
     phrase = HTTPStatus(status).phrase if status in HTTPStatus._value2member_map_ else "Error"
-    body: dict[str, Any] = {"type": type_, "title": title or phrase, "status": status}
-    body["detail"] = detail or phrase
+    default_title = str(TITLES[status]) if status in TITLES else translate(phrase)
+    body: dict[str, Any] = {
+        "type": type_,
+        "title": translate(title) if title else default_title,
+        "status": status,
+        "detail": translate(detail) if detail else default_title,
+    }
     body.update(extra)
     response = Response(json.dumps(body), status=status, mimetype=PROBLEM_MIMETYPE)
     if headers:
@@ -82,15 +103,15 @@ def problem(
 
 def validation_problem(
     messages: Mapping[str, Any],
-    detail: str = "The request has invalid fields.",
+    detail: str | None = None,
     *,
     headers: Any = None,
 ) -> Response:
     """A 422 naming each invalid field; ``messages`` is keyed by location (``json``, ``query``)."""
     return problem(
         422,
-        detail,
-        title="Validation error",
+        detail or str(INVALID_FIELDS),
+        title=str(VALIDATION_TITLE),
         type_=VALIDATION_TYPE,
         errors=flatten_errors(messages),
         headers=headers,

@@ -10,6 +10,7 @@ import sqlalchemy as sa
 import sqlalchemy.orm as so
 
 from flaskyard.database import Base, utcnow
+from flaskyard.users.models import User
 
 STATUSES = ("queued", "started", "finished", "failed", "canceled")
 TERMINAL = frozenset({"finished", "failed", "canceled"})
@@ -33,6 +34,8 @@ class Job(Base):
     created_at: so.Mapped[datetime] = so.mapped_column(default=utcnow)
     started_at: so.Mapped[datetime | None] = so.mapped_column(default=None)
     ended_at: so.Mapped[datetime | None] = so.mapped_column(default=None)
+    #: Loaded with the row: every job the API shows names its owner.
+    owner: so.Mapped[User] = so.relationship(lazy="joined", innerjoin=True)
 
     @property
     def ended(self) -> bool:

@@ -8,18 +8,18 @@ from typing import Any
 from apiflask import APIBlueprint, abort
 from flask import Response, request, stream_with_context, url_for
 
-from flaskyard.core.auth import auth_required, current_user
-from flaskyard.core.paging import PageQuery
+from flaskyard.core.auth import auth_required, current_user, verified_required
 from flaskyard.core.problems import validation_problem
 from flaskyard.extensions import db
 from flaskyard.jobs import events, runtime, services
 from flaskyard.jobs.models import Job
-from flaskyard.jobs.schemas import JobIn, JobOut, JobPageOut
+from flaskyard.jobs.schemas import JobIn, JobOut, JobPageOut, JobQuery
 
 bp = APIBlueprint("jobs", __name__, url_prefix="/api/v1/jobs", tag="Jobs")
 
 
 def _own(job_id: uuid.UUID) -> Job:
+    # Admins may see and cancel any job; everyone else only their own.
     row = services.get_for(session=db.session, job_id=job_id, user=current_user())
     if row is None:
         abort(404, detail="No job with that id is yours.")
@@ -29,8 +29,9 @@ def _own(job_id: uuid.UUID) -> Job:
 @bp.post("")
 @bp.input(JobIn, arg_name="data")
 @bp.output(JobOut, status_code=202)
-@bp.doc(summary="Start a job", security="BearerAuth", responses=[401, 422, 503])
+@bp.doc(summary="Start a job", security="BearerAuth", responses=[401, 403, 422, 503])
 @auth_required()
+@verified_required
 def create_job(data: dict[str, Any]) -> Any:
     """Queue a job of ``type`` (demo, export_posts, import_posts, thumbnail)."""
     owner = current_user()
@@ -50,14 +51,25 @@ def create_job(data: dict[str, Any]) -> Any:
 
 
 @bp.get("")
-@bp.input(PageQuery, location="query", arg_name="paging")
+@bp.input(JobQuery, location="query", arg_name="query")
 @bp.output(JobPageOut)
-@bp.doc(summary="My jobs, newest first", security="BearerAuth", responses=[401])
+@bp.doc(
+    summary="My jobs (or, for admins, everyone's), newest first",
+    security="BearerAuth",
+    responses=[401, 403, 422],
+)
 @auth_required()
-def list_jobs(paging: dict[str, int]) -> Any:
-    """The caller's jobs."""
+def list_jobs(query: dict[str, Any]) -> Any:
+    """The caller's jobs; with ``all=true`` every user's, for admins."""
+    user = current_user()
+    if query["all"] and not user.has_role("admin"):
+        abort(403, detail="Only admins may list every user's jobs.")
     return services.list_for(
-        session=db.session, user=current_user(), page=paging["page"], per_page=paging["per_page"]
+        session=db.session,
+        user=user,
+        page=query["page"],
+        per_page=query["per_page"],
+        everyone=query["all"],
     )
 
 

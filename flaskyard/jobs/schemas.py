@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 from apiflask import Schema
-from apiflask.fields import UUID, DateTime, Dict, Integer, List, Nested, Raw, String
+from apiflask.fields import UUID, Boolean, DateTime, Dict, Integer, List, Nested, Raw, String
 from apiflask.validators import Length
+
+from flaskyard.core.paging import PageQuery
+from flaskyard.users.schemas import AuthorOut
 
 
 class JobIn(Schema):
@@ -15,7 +18,7 @@ class JobIn(Schema):
 
 
 class JobOut(Schema):
-    """A job as its owner sees it."""
+    """A job as its owner (or an admin) sees it."""
 
     id = UUID()
     type = String()
@@ -27,6 +30,7 @@ class JobOut(Schema):
     created_at = DateTime(format="iso")
     started_at = DateTime(format="iso", allow_none=True)
     ended_at = DateTime(format="iso", allow_none=True)
+    owner = Nested(AuthorOut, metadata={"description": "Who started the job."})
 
 
 class JobItemOut(JobOut):
@@ -40,3 +44,11 @@ class JobPageOut(Schema):
     page = Integer()
     per_page = Integer()
     total = Integer()
+
+
+class JobQuery(PageQuery):
+    """Paging, and for admins the choice to see every user's jobs."""
+
+    all = Boolean(
+        load_default=False, metadata={"description": "Every user's jobs (admins only; else 403)."}
+    )

@@ -151,6 +151,7 @@ def _row_view(row: Job) -> dict[str, Any]:
         "created_at": row.created_at,
         "started_at": row.started_at,
         "ended_at": row.ended_at,
+        "owner": row.owner,
     }
 
 
@@ -221,19 +222,22 @@ def reconcile_stale(*, session: DbSession, limit: int = RECONCILE_BATCH) -> int:
 
 
 def get_for(*, session: DbSession, job_id: uuid.UUID, user: Principal) -> Job | None:
-    """The job if ``user`` owns it; None otherwise (others' jobs look absent)."""
+    """The job if ``user`` owns it or is an admin; None otherwise (others' jobs look absent)."""
     row = session.get(Job, job_id)
-    return row if row is not None and row.owner_id == user.id else None
+    if row is None or (row.owner_id != user.id and not user.has_role("admin")):
+        return None
+    return row
 
 
 def list_for(
-    *, session: DbSession, user: Principal, page: int, per_page: int
+    *, session: DbSession, user: Principal, page: int, per_page: int, everyone: bool = False
 ) -> Page[dict[str, Any]]:
-    """The user's jobs, newest first, as :func:`view` shows them."""
-    total = session.scalar(sa.select(sa.func.count()).where(Job.owner_id == user.id)) or 0
+    """The user's jobs (everyone's with ``everyone``), newest first, as :func:`view` shows them."""
+    condition = sa.true() if everyone else Job.owner_id == user.id
+    total = session.scalar(sa.select(sa.func.count()).select_from(Job).where(condition)) or 0
     rows = session.scalars(
         sa.select(Job)
-        .where(Job.owner_id == user.id)
+        .where(condition)
         .order_by(Job.created_at.desc(), Job.id.desc())
         .limit(per_page)
         .offset((page - 1) * per_page)
@@ -259,3 +263,15 @@ def cancel(*, session: DbSession, row: Job) -> None:
         session.flush()
     else:
         runtime.request_cancel(row.id)
+
+
+def delete_owned(*, session: DbSession, owner_id: uuid.UUID) -> list[uuid.UUID]:
+    """Delete every job row of ``owner_id``; return the ids of those that had not ended."""
+    unfinished = list(
+        session.scalars(
+            sa.select(Job.id).where(Job.owner_id == owner_id, Job.status.not_in(TERMINAL))
+        )
+    )
+    session.execute(sa.delete(Job).where(Job.owner_id == owner_id))
+    session.flush()
+    return unfinished

@@ -24,6 +24,7 @@ from flask import Flask, current_app
 from redis.exceptions import RedisError
 
 from flaskyard.broker import get_redis
+from flaskyard.database import DbSession
 from flaskyard.extensions import db
 from flaskyard.posts.models import Post
 from flaskyard.settings import current_settings
@@ -110,11 +111,11 @@ def clear() -> None:
         store.entries.clear()
 
 
-def mark_changed(session: so.Session) -> None:
+def mark_changed(session: DbSession) -> None:
     """Note that this transaction changed posts, so its commit bumps the version.
 
     Flushes of Post objects are noted by the hook itself; this is for writes the session
-    cannot see, such as dropping every table.
+    cannot see, such as dropping every table or a bulk delete.
     """
     session.info[_CHANGED] = True
 

@@ -10,20 +10,13 @@ import sqlalchemy.orm as so
 from sqlalchemy.dialects import mysql
 
 from flaskyard.database import Base, utcnow
-from flaskyard.uploads.models import Upload
+from flaskyard.uploads.models import Upload, post_uploads
 from flaskyard.users.models import User
 
 TITLE_MAX = 200
 BODY_MAX = 100_000
 
-post_uploads = sa.Table(
-    "post_uploads",
-    Base.metadata,
-    sa.Column("post_id", sa.Uuid, sa.ForeignKey("posts.id", ondelete="CASCADE"), primary_key=True),
-    sa.Column(
-        "upload_id", sa.Uuid, sa.ForeignKey("uploads.id", ondelete="CASCADE"), primary_key=True
-    ),
-)
+__all__ = ["BODY_MAX", "TITLE_MAX", "Post", "post_uploads"]
 
 
 class Post(Base):

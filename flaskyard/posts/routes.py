@@ -8,7 +8,7 @@ from typing import Any
 from apiflask import APIBlueprint, abort
 from flask import Response, json, url_for
 
-from flaskyard.core.auth import auth_required, current_user
+from flaskyard.core.auth import auth_required, current_user, verified_required
 from flaskyard.core.paging import PageQuery
 from flaskyard.extensions import db
 from flaskyard.posts import cache, services
@@ -53,8 +53,9 @@ def _post_or_404(post_id: uuid.UUID) -> Post:
 @bp.post("")
 @bp.input(PostIn, arg_name="data")
 @bp.output(PostOut, status_code=201)
-@bp.doc(summary="Write a post", security="BearerAuth", responses=[401, 422])
+@bp.doc(summary="Write a post", security="BearerAuth", responses=[401, 403, 422])
 @auth_required()
+@verified_required
 def create_post(data: dict[str, Any]) -> Any:
     """A new post by the signed-in user."""
     try:

@@ -7,6 +7,7 @@ from apiflask.fields import UUID, DateTime, Integer, List, Nested, String
 from apiflask.validators import Length
 
 from flaskyard.posts.models import BODY_MAX, TITLE_MAX
+from flaskyard.uploads.schemas import AttachmentOut
 from flaskyard.users.schemas import AuthorOut
 
 MAX_ATTACHMENTS = 20
@@ -20,6 +21,7 @@ class PostOut(Schema):
     body = String()
     author = Nested(AuthorOut)
     upload_ids = List(UUID())
+    attachments = List(Nested(AttachmentOut), attribute="uploads")
     created_at = DateTime(format="iso")
     updated_at = DateTime(format="iso")
 

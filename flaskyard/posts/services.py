@@ -9,6 +9,7 @@ import sqlalchemy as sa
 from flaskyard.core.auth import Principal
 from flaskyard.core.paging import Page
 from flaskyard.database import DbSession
+from flaskyard.posts import cache
 from flaskyard.posts.models import Post
 from flaskyard.uploads.models import Upload
 
@@ -106,3 +107,11 @@ def delete_post(*, session: DbSession, post: Post, user: Principal) -> None:
     ensure_can_edit(post=post, user=user)
     session.delete(post)
     session.flush()
+
+
+def delete_by_author(*, session: DbSession, author_id: uuid.UUID) -> int:
+    """Delete every post of ``author_id`` (their attachment links go with them); return how many."""
+    result = session.execute(sa.delete(Post).where(Post.author_id == author_id))
+    session.flush()
+    cache.mark_changed(session)  # a bulk delete: the session's flush hook never sees the posts
+    return int(getattr(result, "rowcount", 0) or 0)

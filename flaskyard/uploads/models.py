@@ -10,6 +10,17 @@ import sqlalchemy.orm as so
 
 from flaskyard.database import Base, utcnow
 
+#: Which uploads are attached to which posts. It lives with uploads because it decides who may
+#: read a file (anyone, once it is attached to a post); the Post model maps it as its images.
+post_uploads = sa.Table(
+    "post_uploads",
+    Base.metadata,
+    sa.Column("post_id", sa.Uuid, sa.ForeignKey("posts.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column(
+        "upload_id", sa.Uuid, sa.ForeignKey("uploads.id", ondelete="CASCADE"), primary_key=True
+    ),
+)
+
 
 class Upload(Base):
     """A file a user stored; the bytes live in UPLOAD_DIR under ``storage_name``."""

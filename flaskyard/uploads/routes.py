@@ -8,35 +8,43 @@ from typing import Any
 
 from apiflask import APIBlueprint, abort
 from flask import Response, current_app, send_file, url_for
+from flask_jwt_extended import get_current_user
 from werkzeug.datastructures import FileStorage
 
-from flaskyard.core.auth import auth_required, current_user
+from flaskyard.core.auth import auth_required, current_user, verified_required
+from flaskyard.core.paging import PageQuery
 from flaskyard.core.signals import upload_stored
 from flaskyard.extensions import db
 from flaskyard.uploads import services
-from flaskyard.uploads.schemas import UploadIn, UploadOut
+from flaskyard.uploads.schemas import UploadIn, UploadOut, UploadPageOut
 from flaskyard.uploads.storage import UploadRejected
 
 bp = APIBlueprint("uploads", __name__, url_prefix="/api/v1/uploads", tag="Uploads")
 log = logging.getLogger(__name__)
 
 
-def _out(upload: Any) -> dict[str, Any]:
-    return {
-        "id": upload.id,
-        "filename": upload.filename,
-        "content_type": upload.content_type,
-        "size": upload.size,
-        "url": url_for("uploads.download", upload_id=upload.id),
-        "thumbnail_id": upload.thumbnail_id,
-    }
+NOT_FOUND = "No upload with that id is yours."
+SIGN_IN = "Sign in to download this file; only files attached to a post are public."
+
+
+@bp.get("")
+@bp.input(PageQuery, location="query", arg_name="paging")
+@bp.output(UploadPageOut)
+@bp.doc(summary="My uploads, newest first", security="BearerAuth", responses=[401, 422])
+@auth_required()
+def list_uploads(paging: dict[str, int]) -> Any:
+    """The caller's files (thumbnails left out), for example to pick one to import."""
+    return services.list_uploads(
+        session=db.session, owner=current_user(), page=paging["page"], per_page=paging["per_page"]
+    )
 
 
 @bp.post("")
 @bp.input(UploadIn, location="files", arg_name="data")
 @bp.output(UploadOut, status_code=201)
-@bp.doc(summary="Upload a file", security="BearerAuth", responses=[401, 413, 415, 422])
+@bp.doc(summary="Upload a file", security="BearerAuth", responses=[401, 403, 413, 415, 422])
 @auth_required()
+@verified_required
 def upload(data: dict[str, FileStorage]) -> Any:
     """Store a file after checking size, type, content and quota; images get a thumbnail job."""
     file = data["file"]
@@ -54,21 +62,36 @@ def upload(data: dict[str, FileStorage]) -> Any:
         services.discard(record)
         raise
     upload_stored.send(current_app._get_current_object(), upload=record, owner=user)  # type: ignore[attr-defined]
-    return _out(record), 201, {"Location": url_for("uploads.download", upload_id=record.id)}
+    return record, 201, {"Location": url_for("uploads.download", upload_id=record.id)}
 
 
 @bp.get("/<uuid:upload_id>")
-@bp.doc(summary="Download a file (owner or admin)", security="BearerAuth", responses=[401, 404])
-@auth_required()
+@bp.doc(
+    summary="Download a file",
+    description="Files attached to a post (and their thumbnails) answer without a token. "
+    "Any other file answers only its owner and admins: 401 without a token, 404 to other users.",
+    security="BearerAuth",
+    responses={
+        200: "The stored bytes with their content type, as an attachment",
+        401: "",
+        404: "",
+    },
+)
+@auth_required(optional=True)
 def download(upload_id: uuid.UUID) -> Response:
     """The stored bytes as an attachment with the stored content type."""
-    record = services.get_for(session=db.session, upload_id=upload_id, user=current_user())
-    if record is None:
-        abort(404, detail="No upload with that id is yours.")
+    user = get_current_user()
+    found = services.get_readable(session=db.session, upload_id=upload_id, user=user)
+    if found is None and user is None:
+        # The same answer whether or not the file exists: a sign-in may make it readable.
+        abort(401, detail=SIGN_IN, headers={"WWW-Authenticate": "Bearer"})
+    if found is None:
+        abort(404, detail=NOT_FOUND)
+    record, public = found
     path = services.file_path(record)
     if not path.is_file():
         log.error("upload %s has a row but no file at %s", record.id, path)
-        abort(404, detail="No upload with that id is yours.")
+        abort(404, detail=NOT_FOUND)
     response = send_file(
         path,
         mimetype=record.content_type,
@@ -77,5 +100,6 @@ def download(upload_id: uuid.UUID) -> Response:
         max_age=0,
     )
     response.headers["X-Content-Type-Options"] = "nosniff"
-    response.headers["Cache-Control"] = "private, no-store"
+    # Public files may be cached but are checked again each time: detached, they turn private.
+    response.headers["Cache-Control"] = "public, no-cache" if public else "private, no-store"
     return response

@@ -7,12 +7,14 @@ from pathlib import Path
 from typing import IO
 
 import sqlalchemy as sa
+import sqlalchemy.orm as so
 
 from flaskyard.core.auth import Principal
+from flaskyard.core.paging import Page
 from flaskyard.database import DbSession
 from flaskyard.settings import current_settings
 from flaskyard.uploads import storage
-from flaskyard.uploads.models import Upload
+from flaskyard.uploads.models import Upload, post_uploads
 
 
 def upload_dir() -> Path:
@@ -73,9 +75,49 @@ def file_path(upload: Upload) -> Path:
     return storage.path_of(upload_dir(), upload.storage_name)
 
 
-def get_for(*, session: DbSession, upload_id: uuid.UUID, user: Principal) -> Upload | None:
-    """The upload if ``user`` owns it or is an admin; None otherwise (so others see a 404)."""
+def is_public(*, session: DbSession, upload_id: uuid.UUID) -> bool:
+    """Whether the upload, or the image it is the thumbnail of, is attached to a post."""
+    thumbnail_of = sa.select(Upload.id).where(Upload.thumbnail_id == upload_id)
+    attached = sa.exists().where(
+        sa.or_(post_uploads.c.upload_id == upload_id, post_uploads.c.upload_id.in_(thumbnail_of))
+    )
+    return bool(session.scalar(sa.select(attached)))
+
+
+def get_readable(
+    *, session: DbSession, upload_id: uuid.UUID, user: Principal | None
+) -> tuple[Upload, bool] | None:
+    """The upload and whether it is public, if ``user`` (None: anyone) may read it."""
     upload = session.get(Upload, upload_id)
-    if upload is None or (upload.owner_id != user.id and not user.has_role("admin")):
+    if upload is None:
         return None
-    return upload
+    public = is_public(session=session, upload_id=upload_id)
+    allowed = user is not None and (upload.owner_id == user.id or user.has_role("admin"))
+    return (upload, public) if public or allowed else None
+
+
+def list_uploads(*, session: DbSession, owner: Principal, page: int, per_page: int) -> Page[Upload]:
+    """The owner's files, newest first; thumbnails are left out (they belong to their image)."""
+    original = so.aliased(Upload)
+    is_thumbnail = sa.exists().where(original.thumbnail_id == Upload.id)
+    condition = sa.and_(Upload.owner_id == owner.id, ~is_thumbnail)
+    total = session.scalar(sa.select(sa.func.count()).select_from(Upload).where(condition)) or 0
+    items = session.scalars(
+        sa.select(Upload)
+        .where(condition)
+        .order_by(Upload.created_at.desc(), Upload.id.desc())
+        .limit(per_page)
+        .offset((page - 1) * per_page)
+    ).all()
+    return Page(items=list(items), page=page, per_page=per_page, total=total)
+
+
+def delete_owned(*, session: DbSession, owner_id: uuid.UUID) -> list[Path]:
+    """Delete every upload row of ``owner_id``; return the files to remove once that commits."""
+    names = session.scalars(sa.select(Upload.storage_name).where(Upload.owner_id == owner_id))
+    paths = [storage.path_of(upload_dir(), name) for name in names]
+    # Thumbnails point at their image's row; unlink them first so no backend trips over the order.
+    session.execute(sa.update(Upload).where(Upload.owner_id == owner_id).values(thumbnail_id=None))
+    session.execute(sa.delete(Upload).where(Upload.owner_id == owner_id))
+    session.flush()
+    return paths

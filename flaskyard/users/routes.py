@@ -8,10 +8,9 @@ from typing import Any
 from apiflask import APIBlueprint, abort
 
 from flaskyard.core.auth import admin_required, auth_required, current_user
-from flaskyard.core.paging import PageQuery
 from flaskyard.extensions import db
 from flaskyard.users import services
-from flaskyard.users.schemas import UserOut, UserPageOut, UserPatchIn
+from flaskyard.users.schemas import UserOut, UserPageOut, UserPatchIn, UserQuery
 
 bp = APIBlueprint("users", __name__, url_prefix="/api/v1/users", tag="Users")
 
@@ -26,13 +25,13 @@ def me() -> Any:
 
 
 @bp.get("")
-@bp.input(PageQuery, location="query", arg_name="paging")
+@bp.input(UserQuery, location="query", arg_name="query")
 @bp.output(UserPageOut)
-@bp.doc(summary="List users (admins)", security="BearerAuth", responses=[401, 403])
+@bp.doc(summary="List or search users (admins)", security="BearerAuth", responses=[401, 403, 422])
 @admin_required
-def list_users(paging: dict[str, int]) -> Any:
-    """Every user, oldest first, one page at a time."""
-    return services.list_users(session=db.session, page=paging["page"], per_page=paging["per_page"])
+def list_users(query: dict[str, Any]) -> Any:
+    """Every user (or those matching ``q``), oldest first, one page at a time."""
+    return services.list_users(session=db.session, **query)
 
 
 @bp.patch("/<uuid:user_id>")

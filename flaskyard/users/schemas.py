@@ -6,6 +6,8 @@ from apiflask import Schema
 from apiflask.fields import UUID, Boolean, DateTime, Email, Integer, List, Nested, String
 from apiflask.validators import Length, Regexp
 
+from flaskyard.core.paging import PageQuery
+
 USERNAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{2,31}$"
 PASSWORD_MIN = 8
 PASSWORD_MAX = 128
@@ -39,10 +41,11 @@ class UserCreateIn(Schema):
 
 
 class AuthorOut(Schema):
-    """The public face of a user, as shown on posts."""
+    """The public face of a user, as shown on posts and jobs."""
 
-    id = UUID()
-    username = String()
+    # Always present, so the OpenAPI document says so and typed clients need no checks.
+    id = UUID(required=True)
+    username = String(required=True)
 
 
 class UserOut(Schema):
@@ -75,3 +78,13 @@ class UserPatchIn(Schema):
 
     roles = List(String(validate=Length(min=1, max=32)), validate=Length(max=20))
     active = Boolean()
+
+
+class UserQuery(PageQuery):
+    """Paging plus an optional search in usernames and emails."""
+
+    q = String(
+        load_default=None,
+        validate=Length(max=254),
+        metadata={"description": "Keep users whose username or email contains this (any case)."},
+    )

@@ -86,8 +86,9 @@ def create_user(
         )
     )
     if taken is not None:
-        field = "username" if taken.username_key == normalize_key(data["username"]) else "email"
-        raise UserExistsError(f"That {field} is already taken.")
+        if taken.username_key == normalize_key(data["username"]):
+            raise UserExistsError("That username is already taken.")
+        raise UserExistsError("That email is already taken.")
     user = User(
         username=data["username"],
         email=data["email"],
@@ -113,11 +114,20 @@ def get_user(*, session: DbSession, user_id: uuid.UUID) -> User | None:
     return session.get(User, user_id)
 
 
-def list_users(*, session: DbSession, page: int, per_page: int) -> Page[User]:
-    """One page of users, oldest first."""
-    total = session.scalar(sa.select(sa.func.count()).select_from(User)) or 0
+def list_users(*, session: DbSession, page: int, per_page: int, q: str | None = None) -> Page[User]:
+    """One page of users, oldest first; ``q`` keeps those whose username or email contains it."""
+    condition: sa.ColumnElement[bool] = sa.true()
+    if q and q.strip():
+        # The *_key columns are case-folded, so a folded needle makes the match case-insensitive.
+        needle = normalize_key(q)
+        condition = sa.or_(
+            User.username_key.contains(needle, autoescape=True),
+            User.email_key.contains(needle, autoescape=True),
+        )
+    total = session.scalar(sa.select(sa.func.count()).select_from(User).where(condition)) or 0
     items = session.scalars(
         sa.select(User)
+        .where(condition)
         .options(so.selectinload(User.roles))
         .order_by(User.created_at, User.id)
         .limit(per_page)

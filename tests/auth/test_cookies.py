@@ -7,7 +7,10 @@ from typing import Any
 import pytest
 from flask.testing import FlaskClient
 
-from tests.support.factories import UserFactory
+from flaskyard.extensions import db
+from flaskyard.users.services import ensure_roles
+from tests.support.apps import built_app
+from tests.support.factories import UserFactory, make_user
 from tests.support.http import LOGOUT, REFRESH, bearer, login, me_status, problem
 
 pytestmark = pytest.mark.usefixtures("roles")
@@ -97,3 +100,25 @@ def test_replayed_refresh_cookie_kills_the_login(client: FlaskClient, cookie_log
     csrf = client.get_cookie("csrf_refresh_token")
     assert csrf is not None
     assert client.post(REFRESH, headers={"X-CSRF-TOKEN": csrf.value}).status_code == 401
+
+
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)  # cookie flags, not rows
+@pytest.mark.parametrize(("mode", "secure"), [("development", False), ("production", True)])
+def test_refresh_cookie_is_secure_except_in_development(
+    app_config: dict[str, Any], mode: str, secure: bool
+) -> None:
+    # `make run` serves http://127.0.0.1:5000, where not every browser keeps a Secure cookie.
+    app_config.pop("APP_ENV", None)
+    app_config["SECRET_KEY"] = "p" + "x7Q!" * 12
+    app_config["JWT_SECRET_KEY"] = "j" + "k9W?" * 12
+    with built_app(app_config, mode=mode) as app:
+        with app.app_context():
+            ensure_roles(session=db.session)
+            make_user(db.session, "erin", password="a fine password")
+            db.session.commit()
+        response = login(app.test_client(), "erin", "a fine password", cookie=True)
+        assert response.status_code == 200, response.get_data(as_text=True)
+        for name in ("refresh_token_cookie", "csrf_refresh_token"):
+            attributes = _attributes(_set_cookie(response, name))
+            assert ("secure" in attributes) is secure, (mode, name)
+            assert attributes["samesite"] == "Strict"

@@ -227,6 +227,52 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/auth/logout-all": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Sign out on every device
+         * @description Every access and refresh token of this account stops working, everywhere.
+         */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description No Content */
+                204: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+                /** @description Authentication error */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["HTTPError"];
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/auth/password-reset": {
         parameters: {
             query?: never;
@@ -536,6 +582,54 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/dev/mail": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Mail this instance sent (development only)
+         * @description Every message the web app and its workers delivered, newest first, with the links in each body. Off in production (404); on in development unless DEV_MAILBOX=false.
+         */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Successful response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["MailListOut"];
+                    };
+                };
+                /** @description Not Found */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["HTTPError"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/jobs": {
         parameters: {
             query?: never;
@@ -543,12 +637,14 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** My jobs, newest first */
+        /** My jobs (or, for admins, everyone's), newest first */
         get: {
             parameters: {
                 query?: {
                     page?: number;
                     per_page?: number;
+                    /** @description Every user's jobs (admins only; else 403). */
+                    all?: boolean;
                 };
                 header?: never;
                 path?: never;
@@ -567,6 +663,15 @@ export interface paths {
                 };
                 /** @description Authentication error */
                 401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["HTTPError"];
+                    };
+                };
+                /** @description Forbidden */
+                403: {
                     headers: {
                         [name: string]: unknown;
                     };
@@ -611,6 +716,15 @@ export interface paths {
                 };
                 /** @description Authentication error */
                 401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["HTTPError"];
+                    };
+                };
+                /** @description Forbidden */
+                403: {
                     headers: {
                         [name: string]: unknown;
                     };
@@ -887,6 +1001,15 @@ export interface paths {
                         "application/problem+json": components["schemas"]["HTTPError"];
                     };
                 };
+                /** @description Forbidden */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["HTTPError"];
+                    };
+                };
                 /** @description Validation error */
                 422: {
                     headers: {
@@ -1067,7 +1190,48 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        get?: never;
+        /** My uploads, newest first */
+        get: {
+            parameters: {
+                query?: {
+                    page?: number;
+                    per_page?: number;
+                };
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Successful response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["UploadPageOut"];
+                    };
+                };
+                /** @description Authentication error */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["HTTPError"];
+                    };
+                };
+                /** @description Validation error */
+                422: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["ValidationError"];
+                    };
+                };
+            };
+        };
         put?: never;
         /** Upload a file */
         post: {
@@ -1094,6 +1258,15 @@ export interface paths {
                 };
                 /** @description Authentication error */
                 401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["HTTPError"];
+                    };
+                };
+                /** @description Forbidden */
+                403: {
                     headers: {
                         [name: string]: unknown;
                     };
@@ -1143,7 +1316,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Download a file (owner or admin) */
+        /**
+         * Download a file
+         * @description Files attached to a post (and their thumbnails) answer without a token. Any other file answers only its owner and admins: 401 without a token, 404 to other users.
+         */
         get: {
             parameters: {
                 query?: never;
@@ -1155,7 +1331,15 @@ export interface paths {
             };
             requestBody?: never;
             responses: {
-                /** @description Authentication error */
+                /** @description The stored bytes with their content type, as an attachment */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": unknown;
+                    };
+                };
                 401: {
                     headers: {
                         [name: string]: unknown;
@@ -1164,7 +1348,6 @@ export interface paths {
                         "application/problem+json": components["schemas"]["HTTPError"];
                     };
                 };
-                /** @description Not found */
                 404: {
                     headers: {
                         [name: string]: unknown;
@@ -1190,12 +1373,14 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** List users (admins) */
+        /** List or search users (admins) */
         get: {
             parameters: {
                 query?: {
                     page?: number;
                     per_page?: number;
+                    /** @description Keep users whose username or email contains this (any case). */
+                    q?: string | null;
                 };
                 header?: never;
                 path?: never;
@@ -1288,6 +1473,238 @@ export interface paths {
         };
         put?: never;
         post?: never;
+        /**
+         * Delete my account
+         * @description Deletes the account with its posts, uploads (files included) and jobs (running ones are asked to stop); every token of the account stops working. The last active admin cannot delete themselves (409).
+         */
+        delete: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: {
+                content: {
+                    "application/json": components["schemas"]["PasswordIn"];
+                };
+            };
+            responses: {
+                /** @description No Content */
+                204: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+                /** @description Bad Request */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["HTTPError"];
+                    };
+                };
+                /** @description Authentication error */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["HTTPError"];
+                    };
+                };
+                /** @description Conflict */
+                409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["HTTPError"];
+                    };
+                };
+                /** @description Validation error */
+                422: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["ValidationError"];
+                    };
+                };
+                /** @description Too Many Requests */
+                429: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["HTTPError"];
+                    };
+                };
+            };
+        };
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/users/me/email": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Change my email address
+         * @description Mails a link to the new address; the address changes only once that link's token is confirmed at POST /api/v1/auth/verify-email/confirm.
+         */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: {
+                content: {
+                    "application/json": components["schemas"]["EmailChangeIn"];
+                };
+            };
+            responses: {
+                /** @description A confirmation mail is on its way to the new address */
+                202: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": unknown;
+                    };
+                };
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["HTTPError"];
+                    };
+                };
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["HTTPError"];
+                    };
+                };
+                409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["HTTPError"];
+                    };
+                };
+                422: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["ValidationError"];
+                    };
+                };
+                429: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["HTTPError"];
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/users/me/password": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Change my password
+         * @description Answers with a new token pair for this device (the refresh token in the cookie when `cookie` is true); every other login is signed out. A wrong `current_password` is a 400 with a field error on `current_password`.
+         */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: {
+                content: {
+                    "application/json": components["schemas"]["PasswordChangeIn"];
+                };
+            };
+            responses: {
+                /** @description Successful response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["TokenPairOut"];
+                    };
+                };
+                /** @description Bad Request */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["HTTPError"];
+                    };
+                };
+                /** @description Authentication error */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["HTTPError"];
+                    };
+                };
+                /** @description Validation error */
+                422: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["ValidationError"];
+                    };
+                };
+                /** @description Too Many Requests */
+                429: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["HTTPError"];
+                    };
+                };
+            };
+        };
         delete?: never;
         options?: never;
         head?: never;
@@ -1466,10 +1883,25 @@ export interface paths {
 export type webhooks = Record<string, never>;
 export interface components {
     schemas: {
-        AuthorOut: {
+        AttachmentOut: {
+            content_type?: string;
+            filename?: string;
             /** Format: uuid */
             id?: string;
-            username?: string;
+            size?: number;
+            /** @description A small PNG preview of an image; null until it is made. */
+            readonly thumbnail_url?: string | null;
+            readonly url?: string;
+        };
+        AuthorOut: {
+            /** Format: uuid */
+            id: string;
+            username: string;
+        };
+        EmailChangeIn: {
+            /** Format: email */
+            email: string;
+            password: string;
         };
         EmailIn: {
             /** Format: email */
@@ -1497,6 +1929,8 @@ export interface components {
             /** Format: uuid */
             id?: string;
             message?: string;
+            /** @description Who started the job. */
+            owner?: components["schemas"]["AuthorOut"];
             progress?: number;
             result?: unknown;
             /** Format: date-time */
@@ -1514,6 +1948,8 @@ export interface components {
             /** Format: uuid */
             id?: string;
             message?: string;
+            /** @description Who started the job. */
+            owner?: components["schemas"]["AuthorOut"];
             progress?: number;
             result?: unknown;
             /** Format: date-time */
@@ -1541,12 +1977,38 @@ export interface components {
             /** @default null */
             refresh_token: string | null;
         };
+        MailListOut: {
+            items?: components["schemas"]["MailOut"][];
+        };
+        MailOut: {
+            body?: string;
+            id?: string;
+            /** @description The http(s) links in the body, in order. */
+            links?: string[];
+            /** Format: date-time */
+            sent_at?: string;
+            subject?: string;
+            to?: string;
+        };
+        PasswordChangeIn: {
+            /**
+             * @description Put the new refresh token in the HttpOnly cookie, as at login.
+             * @default false
+             */
+            cookie: boolean;
+            current_password: string;
+            new_password: string;
+        };
+        PasswordIn: {
+            password: string;
+        };
         PostIn: {
             body: string;
             title: string;
             upload_ids?: string[];
         };
         PostItemOut: {
+            attachments?: components["schemas"]["AttachmentOut"][];
             author?: components["schemas"]["AuthorOut"];
             body?: string;
             /** Format: date-time */
@@ -1559,6 +2021,7 @@ export interface components {
             upload_ids?: string[];
         };
         PostOut: {
+            attachments?: components["schemas"]["AttachmentOut"][];
             author?: components["schemas"]["AuthorOut"];
             body?: string;
             /** Format: date-time */
@@ -1601,15 +2064,35 @@ export interface components {
              */
             file: string;
         };
-        UploadOut: {
+        UploadItemOut: {
             content_type?: string;
+            /** Format: date-time */
+            created_at?: string;
             filename?: string;
             /** Format: uuid */
             id?: string;
             size?: number;
             /** Format: uuid */
             thumbnail_id?: string | null;
-            url?: string;
+            readonly url?: string;
+        };
+        UploadOut: {
+            content_type?: string;
+            /** Format: date-time */
+            created_at?: string;
+            filename?: string;
+            /** Format: uuid */
+            id?: string;
+            size?: number;
+            /** Format: uuid */
+            thumbnail_id?: string | null;
+            readonly url?: string;
+        };
+        UploadPageOut: {
+            items?: components["schemas"]["UploadItemOut"][];
+            page?: number;
+            per_page?: number;
+            total?: number;
         };
         UserCreateIn: {
             /** Format: email */

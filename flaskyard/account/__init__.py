@@ -1,0 +1,1 @@
+"""Self-service for the signed-in user: sign out everywhere, change password or email, delete."""

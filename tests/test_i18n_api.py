@@ -1,0 +1,139 @@
+"""The API speaks the request's language (English or German): problems, field errors, mails."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+from apiflask import APIFlask
+from flask.testing import FlaskClient, FlaskCliRunner
+from redis import Redis
+
+from flaskyard import messages
+from tests.account.util import delivered
+from tests.support.apps import built_app
+from tests.support.fixtures import Accounts, _isolated_redis, accounts, jobs_redis_url, redis
+from tests.support.http import PASSWORD, REGISTER, auth_headers, problem
+
+__all__ = ["_isolated_redis", "accounts", "jobs_redis_url", "redis"]
+GERMAN = {"Accept-Language": "de-DE,de;q=0.9,en;q=0.5"}
+ENGLISH = {"Accept-Language": "en"}
+PACKAGE = Path(messages.__file__).parent
+
+
+@pytest.fixture(autouse=True)
+def _mailbox(app_config: dict[str, Any]) -> None:
+    app_config["DEV_MAILBOX"] = True
+
+
+@pytest.fixture(autouse=True)
+def _compiled(_mailbox: None, _isolated_redis: None, runner: FlaskCliRunner) -> None:
+    # After the fixtures that change app_config: the runner builds the app.
+    result = runner.invoke(args=["translate", "compile"])
+    assert result.exit_code == 0, result.output
+
+
+def _fields(body: dict[str, Any]) -> dict[str, str]:
+    return {error["field"]: error["message"] for error in body["errors"]}
+
+
+def test_validation_problems_in_german_and_english(client: FlaskClient, redis: Redis) -> None:
+    bad = {"username": "-x", "email": "nope", "password": "short"}
+    german = problem(client.post(REGISTER, json=bad, headers=GERMAN), 422)
+    assert german["title"] == "Validierungsfehler"
+    assert german["detail"] == "Die Anfrage enthält ungültige Felder."
+    assert _fields(german) == {
+        "username": "Der Benutzername muss 3–32 Zeichen aus A–Z, a–z, 0–9, '_', '.', '-' haben "
+        "und mit einem Buchstaben oder einer Ziffer beginnen.",
+        "email": "Keine gültige E-Mail-Adresse.",
+        "password": "Das Passwort muss 8 bis 128 Zeichen lang sein.",
+    }
+    missing = problem(client.post(REGISTER, json={}, headers=GERMAN), 422)
+    assert set(_fields(missing).values()) == {"Dieses Feld ist erforderlich."}
+
+    english = problem(client.post(REGISTER, json=bad, headers=ENGLISH), 422)
+    assert english["title"] == "Validation error"
+    assert english["detail"] == "The request has invalid fields."
+    assert _fields(english)["password"] == "Password must be 8 to 128 characters."
+    assert _fields(english)["email"] == "Not a valid email address."
+    # No preference, or one we lack, is English.
+    assert problem(client.post(REGISTER, json=bad), 422)["title"] == "Validation error"
+    fr = problem(client.post(REGISTER, json=bad, headers={"Accept-Language": "fr"}), 422)
+    assert fr["title"] == "Validation error"
+
+
+def test_problem_titles_and_details_in_german(
+    client: FlaskClient, accounts: Accounts, redis: Redis
+) -> None:
+    missing = f"/api/v1/posts/{uuid.uuid4()}"
+    german = problem(client.get(missing, headers=GERMAN), 404)
+    assert german["title"] == "Nicht gefunden"
+    assert german["detail"] == "Es gibt keinen Beitrag mit dieser ID."
+    english = problem(client.get(missing, headers=ENGLISH), 404)
+    assert (english["title"], english["detail"]) == ("Not Found", "No post has that id.")
+
+    refused = problem(client.get("/api/v1/users", headers={**accounts.alice, **GERMAN}), 403)
+    assert refused["title"] == "Verboten"
+    assert refused["detail"] == "Dafür ist die Admin-Rolle nötig."
+    expired = problem(client.get("/api/v1/jobs", headers=GERMAN), 401)
+    assert expired["title"] == "Nicht angemeldet"
+    wrong = problem(
+        client.post(
+            "/api/v1/users/me/password",
+            json={"current_password": "nope", "new_password": "a long new password"},
+            headers={**accounts.alice, **GERMAN},
+        ),
+        400,
+    )
+    assert wrong["title"] == "Falsches Passwort"
+    assert _fields(wrong) == {"current_password": "Das Passwort ist falsch."}
+
+
+def test_unverified_refusal_in_german(
+    app_config: dict[str, Any], redis: Redis, tmp_path: Path
+) -> None:
+    app_config["REQUIRE_VERIFIED_EMAIL"] = True
+    with built_app(app_config) as app:
+        client = app.test_client()
+        body = {"username": "hans", "email": "hans@example.com", "password": PASSWORD}
+        assert client.post(REGISTER, json=body).status_code == 201
+        headers = {**auth_headers(client, "hans"), **GERMAN}
+        refused = problem(
+            client.post("/api/v1/posts", json={"title": "t", "body": "b"}, headers=headers), 403
+        )
+        assert refused["type"].endswith("/email-not-verified")
+        assert refused["title"] == "E-Mail-Adresse nicht bestätigt"
+        assert refused["detail"].startswith("Bestätigen Sie zuerst Ihre E-Mail-Adresse")
+
+
+def test_mails_in_german(
+    app: APIFlask, client: FlaskClient, accounts: Accounts, redis: Redis
+) -> None:
+    body = {"username": "greta", "email": "greta@example.com", "password": PASSWORD}
+    assert client.post(REGISTER, json=body, headers=GERMAN).status_code == 201
+    change = {"password": PASSWORD, "email": "alice@neu.example"}
+    response = client.post(
+        "/api/v1/users/me/email", json=change, headers={**accounts.alice, **GERMAN}
+    )
+    assert response.status_code == 202
+    moved, welcome = delivered(app, client)
+    assert welcome["subject"] == "Bestätigen Sie Ihre E-Mail-Adresse"
+    assert welcome["body"].startswith("Hallo greta,")
+    assert moved["subject"] == "Bestätigen Sie Ihre neue E-Mail-Adresse"
+    assert "Bis dahin behält Ihr Konto seine bisherige Adresse." in moved["body"]
+    assert moved["links"][0].startswith("http://127.0.0.1:5000/verify-email?token=")
+
+
+def test_every_listed_detail_is_still_said_somewhere() -> None:
+    """A listed detail that no code says any more would be a dead catalogue entry."""
+    source = "\n".join(
+        path.read_text(encoding="utf-8")
+        for path in PACKAGE.rglob("*.py")
+        if path.name != "messages.py"
+    )
+    quoted = set(re.findall(r'"((?:[^"\\]|\\.)*)"', source))
+    stale = [detail for detail in messages.DETAILS if detail not in quoted]
+    assert stale == []
