@@ -15,7 +15,7 @@ from flaskyard.auth import tokens
 from flaskyard.auth.schemas import TokenPairOut
 from flaskyard.auth.throttle import account_limit, limiter
 from flaskyard.core.auth import auth_required, current_user
-from flaskyard.core.problems import problem
+from flaskyard.core.problems import field_errors, problem
 from flaskyard.extensions import db
 from flaskyard.settings import current_settings
 from flaskyard.users.models import User
@@ -135,7 +135,8 @@ def change_email(data: dict[str, str]) -> Any:
         return _wrong_password(exc)
     except services.EmailTakenError:
         db.session.rollback()
-        abort(409, detail=_("That email is already taken."))
+        taken = "That email is already taken."
+        abort(409, detail=_(taken), extra_data=field_errors("email", taken))
     except services.SameEmailError:
         db.session.rollback()
         abort(409, detail=_("That is already your email address."))

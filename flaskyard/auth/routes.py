@@ -17,6 +17,7 @@ from flaskyard.auth import services, tokens
 from flaskyard.auth.schemas import EmailIn, LoginIn, LogoutIn, ResetConfirmIn, TokenIn, TokenPairOut
 from flaskyard.auth.throttle import account_key, account_limit, failed_login, ip_limit, limiter
 from flaskyard.core.auth import auth_required, current_user
+from flaskyard.core.problems import field_errors
 from flaskyard.extensions import db
 from flaskyard.users.models import User
 from flaskyard.users.schemas import UserCreateIn, UserOut
@@ -42,7 +43,7 @@ def register(data: dict[str, str]) -> Any:
         )
     except UserExistsError as exc:
         db.session.rollback()
-        abort(409, detail=str(exc))
+        abort(409, detail=str(exc), extra_data=field_errors(exc.field, str(exc)))
     db.session.commit()
     services.send_verification(user)
     return user

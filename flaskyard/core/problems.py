@@ -57,6 +57,12 @@ def translate(text: str) -> str:
     return gettext(text) if text else text
 
 
+def field_errors(field: str, message: str, location: str = "json") -> dict[str, Any]:
+    """The ``errors`` member of a problem about one field (a 409 for a taken name), so clients
+    show it beside that field as they do the entries of a 422."""
+    return {"errors": [{"in": location, "field": field, "message": translate(message)}]}
+
+
 def flatten_errors(detail: Mapping[str, Any]) -> list[dict[str, str]]:
     """Turn ``{"json": {"title": ["msg"]}}`` into ``[{"in", "field", "message"}]``."""
     errors: list[dict[str, str]] = []

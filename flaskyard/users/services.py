@@ -22,7 +22,11 @@ DEFAULT_ROLES: dict[str, str] = {
 
 
 class UserExistsError(Exception):
-    """The username or email is already taken."""
+    """The username or email is already taken; ``field`` says which."""
+
+    def __init__(self, message: str, *, field: str) -> None:
+        super().__init__(message)
+        self.field = field
 
 
 class InvalidUserError(ValueError):
@@ -87,8 +91,8 @@ def create_user(
     )
     if taken is not None:
         if taken.username_key == normalize_key(data["username"]):
-            raise UserExistsError("That username is already taken.")
-        raise UserExistsError("That email is already taken.")
+            raise UserExistsError("That username is already taken.", field="username")
+        raise UserExistsError("That email is already taken.", field="email")
     user = User(
         username=data["username"],
         email=data["email"],

@@ -210,7 +210,8 @@ def test_change_email_takes_effect_only_once_the_new_address_confirms(
     )
     assert {error["field"] for error in invalid["errors"]} == {"email"}
     taken = {"password": PASSWORD, "email": "BOB@example.com"}
-    problem(client.post(EMAIL_URL, json=taken, headers=headers), 409)
+    conflict = problem(client.post(EMAIL_URL, json=taken, headers=headers), 409)
+    assert [error["field"] for error in conflict["errors"]] == ["email"]
     assert delivered(app, client) == []
 
     response = client.post(

@@ -46,6 +46,10 @@ def test_taken_username_or_email_is_409(client: FlaskClient) -> None:
     ):
         body = problem(_register(client, username, email), 409)
         assert field in body["detail"], (username, email)
+        # Named the way a 422 names its fields, so a form shows it beside the right one.
+        assert body["errors"] == [
+            {"in": "json", "field": field, "message": f"That {field} is already taken."}
+        ]
     assert _register(client, "bob", "bob@example.com").status_code == 201
 
 
