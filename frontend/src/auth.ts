@@ -37,7 +37,7 @@ export async function signOut(): Promise<void> {
 }
 
 export async function signOutEverywhere(): Promise<void> {
-  await unwrap(api.POST('/api/v1/auth/logout-all'), { newEndpoint: true });
+  await unwrap(api.POST('/api/v1/auth/logout-all'));
   accessToken.value = null;
   me.value = null;
 }

@@ -86,14 +86,8 @@ export function asProblem(error: unknown): ApiProblem {
   return new ApiProblem({ status: 0, detail: t('errorNetwork') });
 }
 
-/**
- * The data of an openapi-fetch result, or throw its error as an ApiProblem. With `newEndpoint`,
- * a 404 means the server predates the endpoint, and says so instead of "URL not found".
- */
-export async function unwrap<T>(
-  pending: Promise<{ data?: T; error?: unknown; response: Response }>,
-  { newEndpoint = false }: { newEndpoint?: boolean } = {},
-): Promise<T> {
+/** The data of an openapi-fetch result, or throw its error as an ApiProblem. */
+export async function unwrap<T>(pending: Promise<{ data?: T; error?: unknown; response: Response }>): Promise<T> {
   let result: { data?: T; error?: unknown; response: Response };
   try {
     result = await pending;
@@ -101,8 +95,5 @@ export async function unwrap<T>(
     throw asProblem(error);
   }
   if (result.response.ok) return result.data as T;
-  if (newEndpoint && result.response.status === 404) {
-    throw new ApiProblem({ status: 404, detail: t('errorFeatureMissing') });
-  }
   throw toProblem(result.error, result.response.status);
 }

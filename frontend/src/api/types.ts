@@ -1,32 +1,27 @@
 // Short names for the API's schemas, as the pages use them.
 import type { components } from './schema';
-import type { Attachment, JobOwner } from './pending';
 
 type Schemas = components['schemas'];
 export type User = Schemas['UserOut'];
 export type UserItem = Schemas['UserItemOut'];
 export type Upload = Schemas['UploadOut'];
-export type Post = Schemas['PostOut'] & { attachments?: Attachment[] };
-export type PostItem = Schemas['PostItemOut'] & { attachments?: Attachment[] };
-export type Job = Schemas['JobOut'] & { owner?: JobOwner };
+export type Post = Schemas['PostOut'];
+export type PostItem = Schemas['PostItemOut'];
+export type Job = Schemas['JobOut'];
 export type JobStatus = NonNullable<Job['status']>;
-export type { Attachment, DevMail, JobOwner } from './pending';
+export type JobOwner = Schemas['AuthorOut'];
+// The server sends every field of these; the document marks output fields optional only
+// because the schemas list no required ones.
+export type Attachment = Required<Schemas['AttachmentOut']>;
+export type DevMail = Required<Schemas['MailOut']>;
 
 export const TERMINAL: ReadonlySet<string> = new Set(['finished', 'failed', 'canceled']);
 
-/** The post's attachments; built from `upload_ids` when the server does not list them yet. */
+/** The post's attachments, in the order of its `upload_ids`. */
 export function attachmentsOf(post: Post | PostItem): Attachment[] {
-  if (post.attachments) return post.attachments;
-  return (post.upload_ids ?? []).map((id) => ({
-    id,
-    filename: '',
-    content_type: '',
-    size: 0,
-    url: `/api/v1/uploads/${id}`,
-    thumbnail_url: null,
-  }));
+  return (post.attachments ?? []) as Attachment[];
 }
 
 export function isImage(attachment: Attachment): boolean {
-  return attachment.content_type === '' || attachment.content_type.startsWith('image/');
+  return attachment.content_type.startsWith('image/');
 }

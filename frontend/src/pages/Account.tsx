@@ -65,7 +65,6 @@ function ChangePassword() {
               api.POST('/api/v1/users/me/password', {
                 body: { current_password: current, new_password: next, cookie: true },
               }),
-              { newEndpoint: true },
             );
             // Every other login is now dead; this tab carries on with the new pair.
             accessToken.value = pair.access_token ?? accessToken.value;
@@ -118,9 +117,7 @@ function ChangeEmail() {
         onSubmit={(e) => {
           e.preventDefault();
           void f.run({ email: checkEmail(email), password: required(password) }, async () => {
-            await unwrap(api.POST('/api/v1/users/me/email', { body: { email: email.trim(), password } }), {
-              newEndpoint: true,
-            });
+            await unwrap(api.POST('/api/v1/users/me/email', { body: { email: email.trim(), password } }));
             setPassword('');
             return t('emailChangeSent', { email: email.trim() });
           });
@@ -192,7 +189,7 @@ function DeleteAccount() {
           e.preventDefault();
           if (password && !window.confirm(t('confirmDeleteAccount'))) return;
           void f.run({ password: required(password) }, async () => {
-            await unwrap(api.DELETE('/api/v1/users/me', { body: { password } }), { newEndpoint: true });
+            await unwrap(api.DELETE('/api/v1/users/me', { body: { password } }));
             accessToken.value = null;
             me.value = null;
             flash.value = t('accountDeleted');

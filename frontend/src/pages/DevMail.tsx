@@ -47,7 +47,7 @@ export default function DevMail() {
       .then((data) => {
         if (!live) return;
         setProblem(null);
-        setMails(data.items ?? []);
+        setMails((data.items ?? []) as Mail[]);
       })
       .catch((error: unknown) => {
         if (!live) return;

@@ -36,7 +36,7 @@ function StartForm({ onStarted }: { onStarted: (job: Job) => void }) {
 
   useEffect(() => {
     if (type !== 'import_posts' || uploads) return;
-    unwrap(api.GET('/api/v1/uploads', { params: { query: { per_page: 50 } } }), { newEndpoint: true })
+    unwrap(api.GET('/api/v1/uploads', { params: { query: { per_page: 50 } } }))
       .then((page) => {
         const importable = (page.items ?? []).filter((u) => /\.(zip|json)$/i.test(u.filename ?? ''));
         setUploads(importable);
