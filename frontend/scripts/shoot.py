@@ -2,7 +2,6 @@
 
 Run against a live server (``make run``, or ``flask run`` plus a worker) from the repository root:
 
-    .venv/bin/pip install playwright       # Python package only; the browser is the system Chromium
     .venv/bin/python frontend/scripts/shoot.py --base-url http://127.0.0.1:5000 --seed \\
         --user alice --password 'alice-pass' --admin admin --admin-password 'admin-pass'
 
@@ -34,9 +33,6 @@ CHROMIUM_ARGS = [
     "--disable-sync",
     "--no-first-run",
 ]
-PUSH_STATE = (
-    "p => { history.pushState(null, '', p); dispatchEvent(new PopStateEvent('popstate')); }"
-)
 SIGN_OUT = re.compile(r"^(Sign out|Abmelden)$")
 LOADING = re.compile(r"^(Loading…|Wird geladen …)$")
 VIEWPORTS = {"desktop": (1280, 800), "phone": (360, 780)}
@@ -145,13 +141,7 @@ def _sign_in(page: Page, base: str, username: str, password: str) -> None:
 
 def _shoot(page: Page, base: str, pages: dict[str, str], tag: str, out: Path) -> None:
     for name, path in pages.items():
-        if path.startswith("/admin/"):
-            # Until the server hands /admin/* (other than /admin/rq/) to the SPA, open it in-app.
-            page.goto(base + "/")
-            page.locator("#page-title").wait_for()
-            page.evaluate(PUSH_STATE, path)
-        else:
-            page.goto(base + path)
+        page.goto(base + path)
         # Not "networkidle": job pages keep their event streams open for as long as jobs run.
         page.locator("#page-title").wait_for()
         page.locator("main").get_by_text(LOADING).first.wait_for(state="detached")

@@ -25,6 +25,7 @@ from tests.support.browser import (
     IMPACTS,
     RESULTS,
 )
+from tests.support.servers import ROOT
 from tests.support.stack import LiveStack, live_stack
 
 
@@ -91,7 +92,11 @@ def new_context(browser: Browser, stack: LiveStack) -> Iterator[Any]:
 def screenshot_dir(tmp_path: Path) -> Path:
     """Where screenshots go: ``SCREENSHOT_DIR`` (``make screenshots``: docs/img), else tmp."""
     chosen = os.environ.get("SCREENSHOT_DIR")
-    return Path(chosen) if chosen else tmp_path
+    if not chosen:
+        return tmp_path
+    directory = ROOT / chosen  # an absolute SCREENSHOT_DIR stays as it is
+    directory.mkdir(parents=True, exist_ok=True)
+    return directory
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:
