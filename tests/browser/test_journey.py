@@ -22,7 +22,7 @@ from typing import Any
 
 import pytest
 from PIL import Image, ImageDraw
-from playwright.sync_api import BrowserContext, Page, expect
+from playwright.sync_api import BrowserContext, Locator, Page, expect
 
 from tests.support.browser import check_accessibility
 from tests.support.stack import LiveStack
@@ -114,8 +114,12 @@ def throttle_uploads(page: Page, bytes_per_second: int) -> None:
     )
 
 
-def job_card(page: Page, type_label: str) -> Any:
-    """The newest job card of this type (the list is newest first)."""
+def job_card(page: Page, type_label: str) -> Locator:
+    """The newest job card of this type (the list is newest first).
+
+    Locators are looked up again on every use, so a job started later takes this one's place:
+    each step finishes with its card before it starts the next job.
+    """
     return (
         page.get_by_role("listitem")
         .filter(has=page.get_by_role("progressbar", name=f"Progress of {type_label}"))
@@ -123,7 +127,7 @@ def job_card(page: Page, type_label: str) -> Any:
     )
 
 
-def start_job(page: Page, type_label: str, **fields: str) -> Any:
+def start_job(page: Page, type_label: str, **fields: str) -> Locator:
     page.get_by_label("Job type").select_option(label=type_label)
     for label, value in fields.items():
         page.get_by_label(label, exact=True).fill(value)
