@@ -16,6 +16,9 @@ from flaskyard.posts.models import Post
 from flaskyard.posts.schemas import PostIn, PostOut, PostPageOut, PostPatchIn
 
 bp = APIBlueprint("posts", __name__, url_prefix="/api/v1/posts", tag="Posts")
+#: Built once: a marshmallow schema deep-copies its fields on construction, and dumping is
+#: thread-safe (no per-call state is kept on the instance).
+_PAGE_OUT = PostPageOut()
 
 
 @bp.get("")
@@ -28,8 +31,8 @@ def list_posts(paging: dict[str, int]) -> Any:
     stamp = cache.version() if cache.enabled() else None
     body = cache.get(page, per_page, stamp) if stamp is not None else None
     if body is None:
-        result = services.list_posts(session=db.session, page=page, per_page=per_page)
-        body = json.dumps(PostPageOut().dump(result), separators=(",", ":")).encode()
+        result = services.list_posts(engine=db.engine, page=page, per_page=per_page)
+        body = json.dumps(_PAGE_OUT.dump(result), separators=(",", ":")).encode()
         if stamp is not None:
             cache.put(page, per_page, stamp, body)
     return Response(body, mimetype="application/json")
