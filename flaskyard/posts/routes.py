@@ -13,12 +13,9 @@ from flaskyard.core.paging import PageQuery
 from flaskyard.extensions import db
 from flaskyard.posts import cache, services
 from flaskyard.posts.models import Post
-from flaskyard.posts.schemas import PostIn, PostOut, PostPageOut, PostPatchIn
+from flaskyard.posts.schemas import PostIn, PostOut, PostPageOut, PostPatchIn, page_json
 
 bp = APIBlueprint("posts", __name__, url_prefix="/api/v1/posts", tag="Posts")
-#: Built once: a marshmallow schema deep-copies its fields on construction, and dumping is
-#: thread-safe (no per-call state is kept on the instance).
-_PAGE_OUT = PostPageOut()
 
 
 @bp.get("")
@@ -32,7 +29,7 @@ def list_posts(paging: dict[str, int]) -> Any:
     body = cache.get(page, per_page, stamp) if stamp is not None else None
     if body is None:
         result = services.list_posts(engine=db.engine, page=page, per_page=per_page)
-        body = json.dumps(_PAGE_OUT.dump(result), separators=(",", ":")).encode()
+        body = json.dumps(page_json(result), separators=(",", ":")).encode()
         if stamp is not None:
             cache.put(page, per_page, stamp, body)
     return Response(body, mimetype="application/json")

@@ -54,7 +54,7 @@ class PostRow:
         return [upload.id for upload in self.uploads]
 
 
-_TOTAL = sa.select(sa.func.count()).select_from(Post).scalar_subquery().label("total")
+_TOTAL = sa.select(sa.func.count()).select_from(Post).scalar_subquery()
 _PAGE = (
     sa.select(
         Post.id,
@@ -64,67 +64,72 @@ _PAGE = (
         Post.updated_at,
         User.id.label("author_id"),
         User.username,
-        _TOTAL,
+        _TOTAL.label("total"),
     )
     .join(User, User.id == Post.author_id)
     .order_by(Post.created_at.desc(), Post.id.desc())
     .limit(sa.bindparam("limit"))
     .offset(sa.bindparam("offset"))
+    .subquery("page")
 )
-_ATTACHMENTS = (
+#: The page and its attachments in one statement: one row per (post, attachment), a post
+#: without attachments once with NULLs.
+_PAGE_WITH_ATTACHMENTS = (
     sa.select(
-        post_uploads.c.post_id,
-        Upload.id,
+        _PAGE,
+        Upload.id.label("upload_id"),
         Upload.filename,
         Upload.content_type,
         Upload.size,
         Upload.thumbnail_id,
     )
-    .join(Upload, Upload.id == post_uploads.c.upload_id)
-    .where(post_uploads.c.post_id.in_(sa.bindparam("post_ids", expanding=True)))
+    .outerjoin(post_uploads, post_uploads.c.post_id == _PAGE.c.id)
+    .outerjoin(Upload, Upload.id == post_uploads.c.upload_id)
+    # Attachments oldest first, as the Post.uploads relationship orders them.
+    .order_by(_PAGE.c.created_at.desc(), _PAGE.c.id.desc(), Upload.created_at, Upload.id)
 )
 
 
 def list_posts(*, engine: sa.Engine, page: int, per_page: int) -> Page[PostRow]:
-    """Newest posts first, one page of them with their attachments, in two statements.
+    """Newest posts first, one page of them with their attachments, in one statement.
 
     A read-only path, so it runs on an autocommit connection: no BEGIN and ROLLBACK round
-    trips. The total is an uncorrelated subquery of the page statement, counted once and in
-    the same snapshot as the rows (a window count would make the database read every post).
-    Plain Core rows: the ORM's identity map and a ``selectin`` load cost more than the query.
+    trips. The total is an uncorrelated subquery, counted once and in the same snapshot as
+    the rows (a window count would make the database read every post). Plain Core rows: the
+    ORM's identity map and a second ``selectin`` query cost more than the query itself.
     """
     with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
-        rows = connection.execute(_PAGE, {"limit": per_page, "offset": (page - 1) * per_page}).all()
-        if rows:
-            total = int(rows[0].total)
-        else:
+        rows = connection.execute(
+            _PAGE_WITH_ATTACHMENTS, {"limit": per_page, "offset": (page - 1) * per_page}
+        ).all()
+        if not rows:
             # Past the last page no row carries the count.
             total = connection.scalar(sa.select(sa.func.count()).select_from(Post)) or 0
-        attached: dict[uuid.UUID, list[AttachmentRow]] = {row.id: [] for row in rows}
-        if rows:
-            for link in connection.execute(_ATTACHMENTS, {"post_ids": list(attached)}):
-                attached[link.post_id].append(
-                    AttachmentRow(
-                        id=link.id,
-                        filename=link.filename,
-                        content_type=link.content_type,
-                        size=link.size,
-                        thumbnail_id=link.thumbnail_id,
-                    )
+            return Page(items=[], page=page, per_page=per_page, total=total)
+    items: dict[uuid.UUID, PostRow] = {}
+    for row in rows:
+        post = items.get(row.id)
+        if post is None:
+            post = items[row.id] = PostRow(
+                id=row.id,
+                title=row.title,
+                body=row.body,
+                author=AuthorRow(id=row.author_id, username=row.username),
+                uploads=[],
+                created_at=row.created_at,
+                updated_at=row.updated_at,
+            )
+        if row.upload_id is not None:
+            post.uploads.append(
+                AttachmentRow(
+                    id=row.upload_id,
+                    filename=row.filename,
+                    content_type=row.content_type,
+                    size=row.size,
+                    thumbnail_id=row.thumbnail_id,
                 )
-    items = [
-        PostRow(
-            id=row.id,
-            title=row.title,
-            body=row.body,
-            author=AuthorRow(id=row.author_id, username=row.username),
-            uploads=attached[row.id],
-            created_at=row.created_at,
-            updated_at=row.updated_at,
-        )
-        for row in rows
-    ]
-    return Page(items=items, page=page, per_page=per_page, total=total)
+            )
+    return Page(items=list(items.values()), page=page, per_page=per_page, total=int(rows[0].total))
 
 
 def get_post(*, session: DbSession, post_id: uuid.UUID) -> Post | None:
