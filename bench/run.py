@@ -52,10 +52,17 @@ from psycopg import sql
 BENCH_DIR = Path(__file__).resolve().parent
 ROOT = BENCH_DIR.parent
 RESULTS_FILE = BENCH_DIR / "results" / "latest.json"
+#: The published results of the last full run (committed, linked from the README).
+BENCHMARKS_FILE = ROOT / "BENCHMARKS.md"
 LOOPBACK = "127.0.0.1"
 GOAL_ENDPOINT = "posts_list"
 GOAL_VARIANT = "cached, POSTS_CACHE=true, the shipped default"
 GOAL_RATIO = 0.40
+#: Logins/s must reach this share of the box's raw argon2id verify rate.
+LOGIN_GOAL = 0.80
+#: /healthz p99 with LOGINS_IN_FLIGHT sign-ins running, at most this multiple of its idle p99.
+HEALTHZ_BUSY_GOAL = 3.0
+LOGINS_IN_FLIGHT = 8
 #: Raised so wrk can drive the login endpoint from one address; said so in the output.
 BENCH_LOGIN_RATE_LIMIT_IP = "1000000 per minute"
 #: The account the login and token endpoints use; its password is random per run.
@@ -120,6 +127,9 @@ class Endpoint:
     bearer: bool = False
     #: POST the login user's credentials as JSON (through a wrk Lua script).
     login: bool = False
+    #: Connections for this endpoint (None: BENCH_CONNECTIONS); logins use one per
+    #: hashing slot of every worker, the concurrency the app admits.
+    connections_per_worker: int | None = None
 
 
 #: Measured in this order in every round; the baseline must come first.
@@ -138,7 +148,13 @@ ENDPOINTS = (
         "users_me", "app", "/api/v1/users/me", "GET users/me (token+revocation+user)", bearer=True
     ),
     Endpoint(
-        "login", "app", "/api/v1/auth/login", "POST auth/login (argon2id)", "POST", login=True
+        "login",
+        "app",
+        "/api/v1/auth/login",
+        "POST auth/login (argon2id)",
+        "POST",
+        login=True,
+        connections_per_worker=2,
     ),
     Endpoint("healthz", "app", "/healthz", "GET /healthz"),
 )
@@ -588,13 +604,20 @@ def run_wrk(
     *,
     headers: Mapping[str, str] | None = None,
     script: Path | None = None,
+    connections: int | None = None,
+    allow_busy: bool = False,
 ) -> WrkResult:
-    """One bounded wrk run against a loopback URL."""
+    """One bounded wrk run against a loopback URL.
+
+    ``allow_busy``: non-2xx answers (the sign-in gate's 503s) are counted, not fatal; req/s
+    then counts the 2xx answers only.
+    """
     _require_loopback("wrk target", urlsplit(url).hostname or "")
+    connections = connections or config.connections
     argv = [
         wrk, "--latency",
-        "-t", str(config.wrk_threads),
-        "-c", str(config.connections),
+        "-t", str(min(config.wrk_threads, connections)),
+        "-c", str(connections),
         "-d", f"{seconds}s",
         "--timeout", "5s",
     ]  # fmt: skip
@@ -614,11 +637,70 @@ def run_wrk(
     result = parse_wrk(done.stdout)
     if result.requests == 0:
         raise HarnessError(f"wrk completed no requests against {url}.")
-    if result.non_2xx:
+    if result.non_2xx and allow_busy:
+        result.rps = (result.requests - result.non_2xx) / result.seconds
+    elif result.non_2xx:
         raise HarnessError(
             f"{url} answered {result.non_2xx} of {result.requests} requests with non-2xx; "
             "the numbers would be meaningless."
         )
+    return result
+
+
+# --------------------------------------------------------------------------- sign-in costs
+
+
+def raw_verify_rate(seconds: float) -> float:
+    """argon2id verifications per second with the app's parameters, one thread per CPU.
+
+    What the box can do at most: a sign-in is worth its hash, so logins/s is held to this.
+    """
+    import threading
+
+    from flaskyard.users.passwords import OWASP_PARAMETERS, make_hasher
+
+    hasher = make_hasher(**OWASP_PARAMETERS)
+    encoded = hasher.hash("bench password")
+    counts: list[int] = []
+    deadline = time.monotonic() + seconds
+
+    def spin() -> None:
+        done = 0
+        while time.monotonic() < deadline:
+            hasher.verify(encoded, "bench password")
+            done += 1
+        counts.append(done)
+
+    began = time.monotonic()
+    threads = [threading.Thread(target=spin) for _ in range(os.cpu_count() or 1)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return sum(counts) / (time.monotonic() - began)
+
+
+def healthz_under_logins(
+    wrk: str, config: Config, servers: Mapping[str, Server], login: Login, in_flight: int
+) -> WrkResult:
+    """``/healthz`` measured while ``in_flight`` sign-ins are kept in flight on the same app."""
+    app = servers["app"]
+    seconds = config.duration_s
+    argv = [
+        wrk, "-t", "1", "-c", str(in_flight), "-d", f"{seconds + 2}s", "--timeout", "5s",
+        "-s", str(login.script), app.base_url + "/api/v1/auth/login",
+    ]  # fmt: skip
+    logins = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        time.sleep(1.0)  # the sign-ins are in flight before the probe starts
+        result = run_wrk(wrk, config, app.base_url + "/healthz", seconds)
+    finally:
+        try:
+            logins.wait(timeout=seconds + 30)
+        except subprocess.TimeoutExpired:
+            logins.kill()
+            logins.wait()
+    settle(app, "/healthz")
     return result
 
 
@@ -764,6 +846,12 @@ def benchmark(config: Config, wrk: str, workdir: Path) -> dict[str, Any]:
                     seconds,
                     headers=headers,
                     script=login.script if endpoint.login else None,
+                    connections=(
+                        endpoint.connections_per_worker * config.workers
+                        if endpoint.connections_per_worker
+                        else None
+                    ),
+                    allow_busy=endpoint.login,
                 )
                 server = servers[endpoint.server]
                 settle(server, "/json" if server.name == "baseline" else "/healthz")
@@ -784,6 +872,15 @@ def benchmark(config: Config, wrk: str, workdir: Path) -> dict[str, Any]:
                         + (f"  socket errors {result.socket_errors}" if errors else "")
                     )
                 rounds.append(measured)
+            verify_rate = raw_verify_rate(min(5.0, float(config.duration_s)))
+            print(
+                f"  argon2id verify, {os.cpu_count()} threads in this process: {verify_rate:.1f}/s"
+            )
+            busy_healthz = healthz_under_logins(wrk, config, servers, login, LOGINS_IN_FLIGHT)
+            print(
+                f"  healthz with {LOGINS_IN_FLIGHT} logins in flight: {busy_healthz.rps:.0f} req/s"
+                f"  p50 {busy_healthz.p50_ms:6.2f} ms  p99 {busy_healthz.p99_ms:7.2f} ms"
+            )
             for server in servers.values():
                 if server.process.poll() is not None:
                     raise HarnessError(f"The {server.name} server died during the run.")
@@ -792,6 +889,8 @@ def benchmark(config: Config, wrk: str, workdir: Path) -> dict[str, Any]:
 
     summary = summarize(rounds)
     ratio = summary["ratios"][GOAL_ENDPOINT]["median"]
+    logins = summary["endpoints"]["login"]["rps"]
+    idle_p99 = summary["endpoints"]["healthz"]["p99_ms"]
     return {
         "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "git_revision": git_revision(),
@@ -827,6 +926,21 @@ def benchmark(config: Config, wrk: str, workdir: Path) -> dict[str, Any]:
             "met": ratio >= GOAL_RATIO,
             "uncached_ratio": summary["ratios"]["posts_list_uncached"]["median"],
         },
+        "login": {
+            "raw_verify_per_s": verify_rate,
+            "logins_per_s": logins,
+            "share": logins / verify_rate,
+            "min_share": LOGIN_GOAL,
+            "met": logins / verify_rate >= LOGIN_GOAL,
+        },
+        "healthz_under_logins": {
+            "logins_in_flight": LOGINS_IN_FLIGHT,
+            "idle_p99_ms": idle_p99,
+            **asdict(busy_healthz),
+            "p99_multiple": busy_healthz.p99_ms / idle_p99,
+            "max_multiple": HEALTHZ_BUSY_GOAL,
+            "met": busy_healthz.p99_ms / idle_p99 <= HEALTHZ_BUSY_GOAL,
+        },
     }
 
 
@@ -848,10 +962,72 @@ def _configure() -> tuple[Config, str]:
     return load_config(), wrk
 
 
+def write_benchmarks(document: Mapping[str, Any]) -> None:
+    """BENCHMARKS.md: the table, the sign-in figures, the machine, its load, the commit."""
+    load = document["load_average"]
+    settings = document["settings"]
+    machine = document["machine"]
+    lines = [
+        "# Benchmarks",
+        "",
+        "Written by `make bench` (bench/run.py); every figure is a ratio against a bare Flask app",
+        "under the same gunicorn, measured in the same run, because the absolute numbers depend on",
+        "the machine and on whatever else it is doing.",
+        "",
+        f"- commit `{document['git_revision']}`, finished {document['finished_at']}",
+        f"- {machine['cpus']} CPUs, Python {machine['python']}, {machine['platform']}",
+        f"- load average (1/5/15 min) at start {load['start']}, at end {load['end']}",
+        f"- gunicorn `{' '.join(settings['gunicorn'])}`; wrk {settings['wrk']['threads']} threads, "
+        f"{settings['wrk']['connections']} connections, {settings['wrk']['duration_s']} s x "
+        f"{settings['rounds']} rounds; {settings['posts']} posts, 20 per page; PostgreSQL, Redis",
+        "",
+        "| endpoint | req/s | p50 ms | p99 ms | ratio to bare Flask (per round) |",
+        "|---|---:|---:|---:|---|",
+    ]
+    for endpoint in ENDPOINTS:
+        row = document["endpoints"][endpoint.name]
+        ratios = document["ratios"][endpoint.name]
+        per_round = ", ".join(f"{r:.3f}" for r in ratios["per_round"])
+        lines.append(
+            f"| {endpoint.label} | {row['rps']:,.0f} | {row['p50_ms']:.2f} | {row['p99_ms']:.2f} "
+            f"| **{ratios['median']:.3f}** ({per_round}) |"
+        )
+    login = document["login"]
+    busy = document["healthz_under_logins"]
+    lines += [
+        "",
+        "Median of the rounds. The login row counts successful sign-ins; it runs with two",
+        "connections per worker (the sign-in gate admits one hash and one waiter per process).",
+        "",
+        f"- raw argon2id verify rate (m=19 MiB, t=2, p=1, one thread per CPU): "
+        f"{login['raw_verify_per_s']:.1f}/s; logins/s {login['logins_per_s']:.1f} = "
+        f"**{login['share']:.2f}** of it (goal >= {login['min_share']:.2f})",
+        f"- `/healthz` p99 with {busy['logins_in_flight']} sign-ins in flight: "
+        f"{busy['p99_ms']:.2f} ms = **{busy['p99_multiple']:.2f}x** its idle p99 "
+        f"({busy['idle_p99_ms']:.2f} ms; goal <= {busy['max_multiple']:.0f}x)",
+        "",
+    ]
+    BENCHMARKS_FILE.write_text("\n".join(lines), encoding="utf-8")
+
+
+def _report(document: Mapping[str, Any]) -> None:
+    print_table(document)
+    write_benchmarks(document)
+    print(f"published: {BENCHMARKS_FILE.relative_to(ROOT)}")
+
+
 def _verdict(document: Mapping[str, Any]) -> list[str]:
     goal = document["goal"]
     verdict = "PASS" if goal["met"] else "MISSED"
+    login = document["login"]
+    busy = document["healthz_under_logins"]
     return [
+        f"login: {login['logins_per_s']:.1f} logins/s = {login['share']:.2f} of the raw argon2id "
+        f"verify rate ({login['raw_verify_per_s']:.1f}/s) (goal >= {login['min_share']:.2f}): "
+        + ("PASS" if login["met"] else "MISSED"),
+        f"healthz p99 with {busy['logins_in_flight']} logins in flight: {busy['p99_ms']:.2f} ms = "
+        f"{busy['p99_multiple']:.2f}x idle ({busy['idle_p99_ms']:.2f} ms) "
+        f"(goal <= {busy['max_multiple']:.0f}x): " + ("PASS" if busy["met"] else "MISSED"),
         f"posts list (uncached, POSTS_CACHE=false): {goal['uncached_ratio']:.2f} of baseline "
         "(for information)",
         f"posts list ({GOAL_VARIANT}): {goal['ratio']:.2f} of baseline "
@@ -864,7 +1040,7 @@ def main() -> int:
         "bench",
         configure=_configure,
         measure=lambda setup, workdir: benchmark(setup[0], setup[1], workdir),
-        report=print_table,
+        report=_report,
         verdict=_verdict,
         results_file=RESULTS_FILE,
     )

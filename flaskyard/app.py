@@ -19,8 +19,8 @@ from flaskyard.account.routes import bp as account_bp
 from flaskyard.auth import revocation, throttle, tokens
 from flaskyard.auth.routes import bp as auth_bp
 from flaskyard.config import ConfigError, Settings, instance_secret, load_settings
-from flaskyard.core.problems import PROBLEM_SCHEMA, VALIDATION_PROBLEM_SCHEMA
-from flaskyard.database import dispose_after_fork
+from flaskyard.core.problems import PROBLEM_SCHEMA, VALIDATION_PROBLEM_SCHEMA, problem
+from flaskyard.database import dispose_after_fork, ping_when_idle
 from flaskyard.extensions import db
 from flaskyard.jobs import reactions
 from flaskyard.jobs.routes import bp as jobs_bp
@@ -29,7 +29,14 @@ from flaskyard.posts import cache as posts_cache
 from flaskyard.posts.routes import bp as posts_bp
 from flaskyard.uploads.routes import bp as uploads_bp
 from flaskyard.users.passwords import EXTENSION_KEY as HASHER_KEY
-from flaskyard.users.passwords import OWASP_PARAMETERS, TESTING_PARAMETERS, make_hasher
+from flaskyard.users.passwords import GATE_KEY as HASH_GATE_KEY
+from flaskyard.users.passwords import (
+    OWASP_PARAMETERS,
+    TESTING_PARAMETERS,
+    HashGate,
+    HashingBusyError,
+    make_hasher,
+)
 from flaskyard.users.routes import bp as users_bp
 from flaskyard.web.routes import ClientPathConverter, static_file
 from flaskyard.web.routes import bp as web_bp
@@ -66,7 +73,8 @@ def _flask_config(settings: Settings) -> dict[str, Any]:
         return instance_secret(settings.instance_dir, name.lower().replace("_", "-"))
 
     database_uri = settings.database_uri
-    engine_options: dict[str, Any] = {"pool_pre_ping": True}
+    # No pool_pre_ping: ping_when_idle (below) pings only connections that sat idle.
+    engine_options: dict[str, Any] = {}
     if database_uri.startswith(("mysql", "mariadb")):
         engine_options["pool_recycle"] = 280
     return {
@@ -143,6 +151,19 @@ def build_base(settings: Settings) -> APIFlask:
 
     params = TESTING_PARAMETERS if settings.testing else OWASP_PARAMETERS
     app.extensions[HASHER_KEY] = make_hasher(**params)
+    app.extensions[HASH_GATE_KEY] = HashGate(
+        slots=settings.PASSWORD_HASH_CONCURRENCY,
+        queue=settings.PASSWORD_HASH_QUEUE,
+        wait=settings.PASSWORD_HASH_WAIT,
+    )
+    app.register_error_handler(
+        HashingBusyError,
+        lambda exc: problem(
+            503,
+            "Too many sign-ins are being checked right now; try again in a moment.",
+            headers={"Retry-After": str(exc.retry_after)},
+        ),
+    )
 
     if settings.database_uri.startswith("sqlite:///"):
         settings.instance_dir.mkdir(parents=True, exist_ok=True)
@@ -152,6 +173,7 @@ def build_base(settings: Settings) -> APIFlask:
         if engine.dialect.name == "sqlite":
             sa.event.listen(engine, "connect", _sqlite_pragmas)
         dispose_after_fork(engine)
+        ping_when_idle(engine)
     broker.init_app(app)
     with app.app_context():
         app.extensions[revocation.EXTENSION_KEY] = revocation.make_store(

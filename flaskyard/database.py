@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 import weakref
 from datetime import UTC, datetime
 from typing import Any
@@ -78,3 +79,38 @@ os.register_at_fork(after_in_child=_reset_pools_in_child)
 def dispose_after_fork(engine: sa.Engine) -> None:
     """Make every forked child (gunicorn worker, RQ work horse) start with an empty pool."""
     _forked_engines.add(engine)
+
+
+#: A pooled connection idle longer than this is pinged before use (see ``ping_when_idle``).
+IDLE_PING_SECONDS = 10.0
+_CHECKED_IN_AT = "flaskyard.checked_in_at"
+
+
+def ping_when_idle(engine: sa.Engine, idle_seconds: float = IDLE_PING_SECONDS) -> None:
+    """Ping a pooled connection before use only when it sat idle for ``idle_seconds``.
+
+    ``pool_pre_ping`` pings on every checkout: one extra round trip per request, a fifth of
+    the posts list on PostgreSQL. A connection busy a moment ago is alive; the ones that die
+    (a database restart, an idle timeout on the server or a proxy) have sat unused. A failed
+    ping raises ``DisconnectionError``, on which the pool swaps in a fresh connection, exactly
+    as pre-ping does.
+    """
+
+    def checkin(_dbapi_connection: Any, record: Any) -> None:
+        record.info[_CHECKED_IN_AT] = time.monotonic()
+
+    def checkout(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        since = record.info.get(_CHECKED_IN_AT)
+        if since is None or time.monotonic() - since < idle_seconds:
+            return
+        try:
+            alive = engine.dialect.do_ping(dbapi_connection)
+        except Exception as exc:  # noqa: BLE001 - any failure means the connection is gone
+            raise sa.exc.DisconnectionError(
+                f"The pooled connection failed its ping: {exc}"
+            ) from exc
+        if not alive:
+            raise sa.exc.DisconnectionError("The pooled connection failed its ping.")
+
+    sa.event.listen(engine.pool, "checkin", checkin)
+    sa.event.listen(engine.pool, "checkout", checkout)

@@ -9,6 +9,7 @@ import pytest
 import sqlalchemy as sa
 from flask_sqlalchemy import SQLAlchemy
 
+from flaskyard.database import ping_when_idle
 from tests.support.backends import POSTGRES
 
 PID_SQL = sa.text("SELECT pg_backend_pid()")
@@ -43,3 +44,24 @@ def test_engine_is_disposed_after_fork(db: SQLAlchemy) -> None:
     with engine.connect() as connection:
         assert connection.execute(PID_SQL).scalar_one() == parent_pid
         assert connection.execute(sa.text("SELECT 1")).scalar_one() == 1
+
+
+@pytest.mark.postgres
+@POSTGRES
+def test_an_idle_connection_the_server_dropped_is_replaced(database_url: str) -> None:
+    # The app pings only connections idle for a while (no pre-ping on every checkout); one
+    # the server dropped meanwhile must be swapped for a fresh one, not fail the request.
+    engine = sa.create_engine(database_url, pool_size=1, max_overflow=0)
+    ping_when_idle(engine, idle_seconds=0.0)
+    try:
+        with engine.connect() as connection:
+            dropped = connection.execute(PID_SQL).scalar_one()
+        killer = sa.create_engine(database_url, poolclass=sa.pool.NullPool)
+        with killer.connect() as admin:
+            admin.execute(sa.text(f"SELECT pg_terminate_backend({int(dropped)})"))
+        killer.dispose()
+        with engine.connect() as connection:
+            fresh = connection.execute(PID_SQL).scalar_one()
+        assert fresh != dropped
+    finally:
+        engine.dispose()

@@ -67,7 +67,10 @@ def login(data: dict[str, Any]) -> Any:
     )
     if user is None:
         abort(401, detail=str(INVALID_LOGIN))
-    db.session.commit()  # keeps a rehashed password
+    if db.session.dirty:
+        # A rehashed password. A plain sign-in writes nothing, and a commit would expire
+        # the user and cost another query to read it back for the tokens.
+        db.session.commit()
     return tokens.pair_response(tokens.issue_pair(user), cookie=data["cookie"])
 
 

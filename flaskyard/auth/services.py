@@ -7,7 +7,7 @@ import uuid
 from typing import Any
 
 import sqlalchemy as sa
-from flask import current_app
+from flask import current_app, g, has_request_context
 from flask_babel import gettext as _
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 
@@ -45,9 +45,27 @@ def _dummy_hash() -> str:
     return _dummy_hashes[key]
 
 
+_LOOKUPS = "flaskyard_login_lookups"
+
+
+def login_user(*, session: DbSession, login: str) -> User | None:
+    """The account a sign-in names, looked up once per request.
+
+    The per-account rate limit keys on it (when checking, and again when counting a failure)
+    and so does :func:`authenticate`: one query serves all three.
+    """
+    if not has_request_context():
+        return find_user(session=session, login=login)
+    lookups: dict[str, User | None] = g.setdefault(_LOOKUPS, {})
+    key = normalize_key(login)
+    if key not in lookups:
+        lookups[key] = find_user(session=session, login=login)
+    return lookups[key]
+
+
 def authenticate(*, session: DbSession, login: str, password: str) -> User | None:
     """The active user with this username/email and password, or None (same cost either way)."""
-    user = find_user(session=session, login=login)
+    user = login_user(session=session, login=login)
     if user is None:
         verify_password(_dummy_hash(), password)
         return None

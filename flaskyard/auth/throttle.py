@@ -5,10 +5,10 @@ from __future__ import annotations
 from flask import Flask, Response, request
 from flask_limiter import Limiter
 
+from flaskyard.auth.services import login_user
 from flaskyard.extensions import db
 from flaskyard.settings import current_settings, get_settings
 from flaskyard.users.models import normalize_key
-from flaskyard.users.services import find_user
 
 
 def _prefix() -> str:
@@ -35,7 +35,7 @@ def account_key() -> str:
     login = ""
     if isinstance(data, dict):
         login = str(data.get("username") or data.get("email") or "")[:254]
-    user = find_user(session=db.session, login=login) if login else None
+    user = login_user(session=db.session, login=login) if login else None
     subject = f"id:{user.id}" if user is not None else f"login:{normalize_key(login)}"
     return f"{_prefix()}:account:{subject}"
 

@@ -132,6 +132,18 @@ def _live(row: Job) -> RQJob | None:
         return None
 
 
+def _live_many(rows: list[Job]) -> dict[uuid.UUID, RQJob]:
+    """RQ's state of ``rows`` in one Redis round trip (a page must not cost one per job)."""
+    redis = get_redis()
+    if redis is None or not rows:
+        return {}
+    try:
+        found = RQJob.fetch_many([str(row.id) for row in rows], connection=redis)
+    except RedisError:
+        return {}
+    return {row.id: job for row, job in zip(rows, found, strict=True) if job is not None}
+
+
 def _error_of(live: RQJob) -> str:
     latest = live.latest_result()
     text = (latest.exc_string if latest is not None else None) or ""
@@ -165,10 +177,13 @@ def view(*, session: DbSession, row: Job) -> dict[str, Any]:
     Reads only. When RQ ended the job but the row does not say so yet, the view shows the
     end RQ recorded; :func:`reconcile` writes it down later.
     """
+    return _view(session, row, None if row.ended else _live(row))
+
+
+def _view(session: DbSession, row: Job, live: RQJob | None) -> dict[str, Any]:
     shown = _row_view(row)
     if row.ended:
         return shown
-    live = _live(row)
     if live is None:
         return shown  # Redis lost it: the row is the best knowledge there is
     meta = live.get_meta(refresh=False) if hasattr(live, "get_meta") else live.meta
@@ -242,7 +257,8 @@ def list_for(
         .limit(per_page)
         .offset((page - 1) * per_page)
     ).all()
-    items = [view(session=session, row=row) for row in rows]
+    live = _live_many([row for row in rows if not row.ended])
+    items = [_view(session, row, live.get(row.id)) for row in rows]
     return Page(items=items, page=page, per_page=per_page, total=total)
 
 

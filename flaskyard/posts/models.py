@@ -38,7 +38,10 @@ class Post(Base):
     #: Where an imported post came from (``import:<job>:<index>``), so a re-run skips it.
     source: so.Mapped[str | None] = so.mapped_column(sa.String(80), unique=True, default=None)
     author: so.Mapped[User] = so.relationship(lazy="joined", innerjoin=True)
-    uploads: so.Mapped[list[Upload]] = so.relationship(secondary=post_uploads, lazy="selectin")
+    #: Oldest upload first, in one defined order the posts list (Core, posts/services.py) shares.
+    uploads: so.Mapped[list[Upload]] = so.relationship(
+        secondary=post_uploads, lazy="selectin", order_by=(Upload.created_at, Upload.id)
+    )
 
     @property
     def upload_ids(self) -> list[uuid.UUID]:

@@ -13,7 +13,7 @@ from flaskyard.core.paging import PageQuery
 from flaskyard.extensions import db
 from flaskyard.posts import cache, services
 from flaskyard.posts.models import Post
-from flaskyard.posts.schemas import PostIn, PostOut, PostPageOut, PostPatchIn
+from flaskyard.posts.schemas import PostIn, PostOut, PostPageOut, PostPatchIn, page_json
 
 bp = APIBlueprint("posts", __name__, url_prefix="/api/v1/posts", tag="Posts")
 
@@ -28,8 +28,8 @@ def list_posts(paging: dict[str, int]) -> Any:
     stamp = cache.version() if cache.enabled() else None
     body = cache.get(page, per_page, stamp) if stamp is not None else None
     if body is None:
-        result = services.list_posts(session=db.session, page=page, per_page=per_page)
-        body = json.dumps(PostPageOut().dump(result), separators=(",", ":")).encode()
+        result = services.list_posts(engine=db.engine, page=page, per_page=per_page)
+        body = json.dumps(page_json(result), separators=(",", ":")).encode()
         if stamp is not None:
             cache.put(page, per_page, stamp, body)
     return Response(body, mimetype="application/json")

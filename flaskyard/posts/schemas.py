@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from apiflask import Schema
 from apiflask.fields import UUID, DateTime, Integer, List, Nested, String
 from apiflask.validators import Length
 
+from flaskyard.core.paging import Page
 from flaskyard.posts.models import BODY_MAX, TITLE_MAX
-from flaskyard.uploads.schemas import AttachmentOut
+from flaskyard.posts.services import PostRow
+from flaskyard.uploads.schemas import UPLOADS_PATH, AttachmentOut
 from flaskyard.users.schemas import AuthorOut
 
 MAX_ATTACHMENTS = 20
@@ -37,6 +41,46 @@ class PostPageOut(Schema):
     page = Integer()
     per_page = Integer()
     total = Integer()
+
+
+def page_json(page: Page[PostRow]) -> dict[str, Any]:
+    """``PostPageOut().dump(page)``, written out: a page of 20 posts is 1,000 field dumps.
+
+    The list is the hottest path of the API; marshmallow spent more time on it than the
+    database did. tests/posts/test_routes.py checks that both give the same JSON.
+    """
+    return {
+        "items": [
+            {
+                "id": str(post.id),
+                "title": post.title,
+                "body": post.body,
+                "author": {"id": str(post.author.id), "username": post.author.username},
+                "upload_ids": [str(upload.id) for upload in post.uploads],
+                "attachments": [
+                    {
+                        "id": str(upload.id),
+                        "filename": upload.filename,
+                        "content_type": upload.content_type,
+                        "size": upload.size,
+                        "url": f"{UPLOADS_PATH}/{upload.id}",
+                        "thumbnail_url": (
+                            None
+                            if upload.thumbnail_id is None
+                            else f"{UPLOADS_PATH}/{upload.thumbnail_id}"
+                        ),
+                    }
+                    for upload in post.uploads
+                ],
+                "created_at": post.created_at.isoformat(),
+                "updated_at": post.updated_at.isoformat(),
+            }
+            for post in page.items
+        ],
+        "page": page.page,
+        "per_page": page.per_page,
+        "total": page.total,
+    }
 
 
 class PostIn(Schema):

@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable
+from typing import TypeVar
+
 from argon2 import PasswordHasher, Type
 from argon2.exceptions import InvalidHashError, VerificationError
 from flask import current_app
 
 EXTENSION_KEY = "flaskyard.password_hasher"
+GATE_KEY = "flaskyard.password_gate"
+T = TypeVar("T")
 
 #: OWASP Password Storage Cheat Sheet: argon2id, m=19 MiB, t=2, p=1.
 OWASP_PARAMETERS = {"memory_cost": 19 * 1024, "time_cost": 2, "parallelism": 1}
@@ -21,6 +27,54 @@ def make_hasher(*, memory_cost: int, time_cost: int, parallelism: int) -> Passwo
     )
 
 
+class HashingBusyError(Exception):
+    """Every hashing slot of this process is taken and the queue is full; try again shortly."""
+
+    retry_after = 1
+
+
+class HashGate:
+    """At most ``slots`` argon2 computations at once in this process, ``queue`` more waiting.
+
+    One argon2id verify is ~40 ms of CPU and 19 MiB. Without a bound, a burst of sign-ins
+    takes every server thread and both cores, and every other request waits behind them.
+    Waiting is bounded twice: by ``queue`` (a sign-in that would wait behind a full queue is
+    refused at once, so the remaining threads stay free for other requests) and by ``wait``
+    seconds. Refusals become 503 with Retry-After.
+    """
+
+    def __init__(self, *, slots: int, queue: int, wait: float) -> None:
+        self._slots = threading.BoundedSemaphore(slots)
+        self._lock = threading.Lock()
+        self._waiting = 0
+        self._queue = queue
+        self._wait = wait
+
+    def run(self, work: Callable[[], T]) -> T:
+        """``work()`` in a slot; HashingBusyError when none frees up in time."""
+        if not self._slots.acquire(blocking=False):
+            with self._lock:
+                if self._waiting >= self._queue:
+                    raise HashingBusyError
+                self._waiting += 1
+            try:
+                acquired = self._slots.acquire(timeout=self._wait)
+            finally:
+                with self._lock:
+                    self._waiting -= 1
+            if not acquired:
+                raise HashingBusyError
+        try:
+            return work()
+        finally:
+            self._slots.release()
+
+
+def _gate() -> HashGate:
+    gate: HashGate = current_app.extensions[GATE_KEY]
+    return gate
+
+
 def _hasher() -> PasswordHasher:
     hasher: PasswordHasher = current_app.extensions[EXTENSION_KEY]
     return hasher
@@ -28,16 +82,21 @@ def _hasher() -> PasswordHasher:
 
 def hash_password(password: str) -> str:
     """Hash ``password`` exactly as given (no trimming, no truncation)."""
-    return _hasher().hash(password)
+    hasher = _hasher()
+    return _gate().run(lambda: hasher.hash(password))
 
 
 def verify_password(password_hash: str, password: str) -> tuple[bool, str | None]:
     """Check ``password``; on success also return a new hash when the parameters changed."""
     hasher = _hasher()
-    try:
-        hasher.verify(password_hash, password)
-    except (VerificationError, InvalidHashError):
-        return False, None
-    if hasher.check_needs_rehash(password_hash):
-        return True, hasher.hash(password)
-    return True, None
+
+    def verify() -> tuple[bool, str | None]:
+        try:
+            hasher.verify(password_hash, password)
+        except (VerificationError, InvalidHashError):
+            return False, None
+        if hasher.check_needs_rehash(password_hash):
+            return True, hasher.hash(password)
+        return True, None
+
+    return _gate().run(verify)

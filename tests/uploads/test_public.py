@@ -73,6 +73,8 @@ def test_posts_list_their_attachments_in_upload_ids_order(
         }
     [item] = client.get(POSTS).get_json()["items"]
     assert item["attachments"] == post["attachments"]
+    # The list writes its JSON by hand (the hot path); it must match the schema, field for field.
+    assert item == client.get(f"{POSTS}/{post['id']}").get_json()
 
 
 def test_attached_files_and_their_thumbnails_are_public(

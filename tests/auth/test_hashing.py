@@ -1,0 +1,117 @@
+"""Sign-in costs one user lookup and one hash, and hashing cannot take every thread."""
+
+from __future__ import annotations
+
+import re
+import threading
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from apiflask import APIFlask
+from flask.testing import FlaskClient
+
+from flaskyard.extensions import db
+from flaskyard.users.passwords import GATE_KEY, HashGate, HashingBusyError
+from tests.support.backends import TWO_BACKENDS
+from tests.support.factories import UserFactory
+from tests.support.http import login, problem
+
+USERS_QUERY = re.compile(r"\bFROM users\b", re.IGNORECASE)
+
+
+@TWO_BACKENDS
+@pytest.mark.parametrize("password", ["correct horse battery", "wrong password"])
+def test_a_sign_in_looks_the_user_up_once(
+    app: APIFlask, client: FlaskClient, make_user: UserFactory, password: str
+) -> None:
+    make_user("alice")
+    statements: list[str] = []
+
+    def on_statement(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        statements.append(statement)
+
+    with app.app_context():
+        engine = db.engine
+    sa.event.listen(engine, "before_cursor_execute", on_statement)
+    try:
+        response = login(client, "alice", password)
+    finally:
+        sa.event.remove(engine, "before_cursor_execute", on_statement)
+    assert response.status_code == (200 if password.startswith("correct") else 401)
+    assert len([s for s in statements if USERS_QUERY.search(s)]) == 1, "\n".join(statements)
+
+
+def test_the_gate_refuses_beyond_its_queue() -> None:
+    gate = HashGate(slots=1, queue=1, wait=5.0)
+    started, release = threading.Event(), threading.Event()
+    results: list[str] = []
+
+    def hold() -> str:
+        started.set()
+        release.wait(5)
+        return "held"
+
+    holder = threading.Thread(target=lambda: results.append(gate.run(hold)))
+    holder.start()
+    assert started.wait(5)
+    waiter = threading.Thread(target=lambda: results.append(gate.run(lambda: "waited")))
+    waiter.start()
+    # The slot is taken and one caller waits: a third is refused at once.
+    for _ in range(100):
+        try:
+            gate.run(lambda: "third")
+        except HashingBusyError:
+            break
+        threading.Event().wait(0.01)  # the waiter had not queued yet
+    else:
+        pytest.fail("The gate never refused a caller beyond its queue.")
+    release.set()
+    holder.join(5)
+    waiter.join(5)
+    assert sorted(results) == ["held", "waited"]
+
+
+def test_the_gate_gives_up_after_its_wait() -> None:
+    gate = HashGate(slots=1, queue=1, wait=0.05)
+    release = threading.Event()
+    holder = threading.Thread(target=lambda: gate.run(lambda: release.wait(5)))
+    holder.start()
+    try:
+        with pytest.raises(HashingBusyError):
+            for _ in range(100):
+                gate.run(lambda: None)  # succeeds only until the holder took the slot
+                threading.Event().wait(0.01)
+    finally:
+        release.set()
+        holder.join(5)
+
+
+def test_a_busy_sign_in_is_503_with_retry_after(
+    app_config: dict[str, Any], make_user: UserFactory, app: APIFlask, client: FlaskClient
+) -> None:
+    make_user("alice")
+    gate: HashGate = app.extensions[GATE_KEY]
+    taken, release = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        taken.set()
+        release.wait(10)
+
+    holder = threading.Thread(target=lambda: gate.run(hold))
+    holder.start()
+    try:
+        assert taken.wait(5)
+        body = problem(login(client, "alice"), 503)
+        assert "try again" in body["detail"]
+    finally:
+        release.set()
+        holder.join(10)
+    assert login(client, "alice").status_code == 200
+
+
+@pytest.fixture
+def app_config(app_config: dict[str, Any]) -> dict[str, Any]:
+    """One hashing slot, no queue, a short wait: the second sign-in at once is refused."""
+    app_config.update(PASSWORD_HASH_CONCURRENCY=1, PASSWORD_HASH_QUEUE=0, PASSWORD_HASH_WAIT=0.1)
+    return app_config
