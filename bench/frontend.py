@@ -13,11 +13,12 @@ Prints the median, min and max of both, their ratio, and PASS/MISSED against the
 median first render of ``/`` at most ``BENCH_FRONTEND_BUDGET_MS`` (500). Writes
 ``bench/results/frontend.json``.
 
-Exit status: 0 when the budget is met, 1 when it is missed or on a harness error (no Chromium,
-no build, a server not starting), 130 on Ctrl-C.
+Exit status: 1 on a harness error (no Chromium, no build, a server not starting), 130 on
+Ctrl-C, else 0: a time on a shared machine is reported, not enforced, unless
+``BENCH_FRONTEND_STRICT=1`` asks for exit 1 when the budget is missed.
 
 Settings (environment): BENCH_FRONTEND_RUNS (15), BENCH_FRONTEND_BUDGET_MS (500),
-BENCH_CHROMIUM (/usr/bin/chromium, else ``chromium`` on PATH).
+BENCH_FRONTEND_STRICT (unset), BENCH_CHROMIUM (/usr/bin/chromium, else ``chromium`` on PATH).
 """
 
 from __future__ import annotations
@@ -296,7 +297,7 @@ def main() -> int:
         verdict=verdict,
         results_file=RESULTS_FILE,
     )
-    if status != 0:
+    if status != 0 or os.environ.get("BENCH_FRONTEND_STRICT") != "1":
         return status
     document = json.loads(RESULTS_FILE.read_text(encoding="utf-8"))
     return 0 if document["budget"]["met"] else 1
