@@ -80,6 +80,8 @@ class Settings(BaseSettings):
     INSTANCE_DIR: Path | None = None
     UPLOAD_DIR: Path | None = None
     MAX_UPLOAD_BYTES: int = Field(default=10_485_760, gt=0)
+    MAX_JSON_BYTES: int = Field(default=1_048_576, gt=0)
+    DATABASE_RETRY_AFTER: int = Field(default=5, gt=0)
     MAIL_SERVER: str | None = None
     MAIL_PORT: int = Field(default=25, gt=0, lt=65536)
     MAIL_USE_TLS: bool = False

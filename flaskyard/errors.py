@@ -11,9 +11,11 @@ from apiflask import APIFlask, HTTPError
 from flask import Response, current_app
 from flask_babel.speaklater import LazyString
 from redis.exceptions import RedisError
+from sqlalchemy.exc import DisconnectionError, InterfaceError, OperationalError
 from werkzeug.exceptions import HTTPException
 
 from flaskyard.core.problems import PROBLEM_MIMETYPE, problem, validation_problem
+from flaskyard.settings import current_settings
 
 
 def _handle(error: HTTPError) -> Response:
@@ -61,9 +63,23 @@ def _redis_down(exc: RedisError) -> Response:
     return problem(503, "A backing service (Redis) is unavailable; try again shortly.")
 
 
+def _database_down(exc: Exception) -> Response:
+    current_app.logger.error("The database is unavailable: %s", type(exc).__name__)
+    # The session is removed at teardown and pool_pre_ping tests the next connection, so the
+    # first request after the database is back succeeds without a restart.
+    retry = str(current_settings().DATABASE_RETRY_AFTER)
+    return problem(
+        503,
+        "The database is unavailable; try again shortly.",
+        headers={"Retry-After": retry},
+    )
+
+
 def init_app(app: APIFlask) -> None:
     """Route every HTTP error through the problem+json shape."""
     app.error_processor(_handle)
     app.register_error_handler(RedisError, _redis_down)
+    for database_error in (OperationalError, InterfaceError, DisconnectionError):
+        app.register_error_handler(database_error, _database_down)
     app.spec_processor(_document_problem_json)
     app.register_error_handler(HTTPException, _handle_werkzeug)
