@@ -1,6 +1,8 @@
 """Outgoing mail: one function for every message, sent by a job on the ``high`` queue.
 
-Without ``MAIL_SERVER`` the message is logged instead of sent.
+Without ``MAIL_SERVER`` the message is not sent and only its recipient and subject are
+logged: bodies carry reset and verification tokens, which must not reach a log. In
+development the whole message is kept in the dev mailbox (``GET /api/v1/dev/mail``).
 """
 
 from __future__ import annotations
@@ -30,7 +32,8 @@ def deliver(to: str, subject: str, body: str) -> None:
     message["Subject"] = subject
     message.set_content(body)
     if not settings.MAIL_SERVER:
-        log.info("mail not sent (no MAIL_SERVER): to=%s subject=%s\n%s", to, subject, body)
+        where = " (kept in the dev mailbox)" if settings.dev_mailbox else ""
+        log.info("mail not sent (no MAIL_SERVER): to=%s subject=%s%s", to, subject, where)
     else:
         with smtplib.SMTP(
             settings.MAIL_SERVER, settings.MAIL_PORT, timeout=SMTP_TIMEOUT_SECONDS
