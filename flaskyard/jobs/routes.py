@@ -98,13 +98,25 @@ def cancel_job(job_id: uuid.UUID) -> Any:
     return services.view(session=db.session, row=row)
 
 
+#: Server-Sent Events, not JSON: the stream's media type is what clients must expect.
+EVENTS_RESPONSES: dict[int | str, Any] = {
+    200: {
+        "description": "A stream of `job` events, each carrying a job object as JSON",
+        "content": {"text/event-stream": {"schema": {"type": "string"}}},
+    },
+    401: "",
+    404: "",
+    503: "",
+}
+
+
 @bp.get("/<uuid:job_id>/events")
 @bp.doc(
     summary="Live job state as Server-Sent Events",
     description="One `job` event per change with the same object as GET /api/v1/jobs/{id}; "
     "ends after the final state. Honours `Last-Event-ID`. Comments are sent as heartbeats.",
     security="BearerAuth",
-    responses={200: "text/event-stream of job objects", 401: "", 404: "", 503: ""},
+    responses=EVENTS_RESPONSES,
 )
 @auth_required()
 def job_events(job_id: uuid.UUID) -> Response:
