@@ -70,6 +70,7 @@ class Settings(BaseSettings):
     USER_UPLOAD_QUOTA_BYTES: int = Field(default=104_857_600, gt=0)
     JOB_RESULT_TTL: int = Field(default=7 * 24 * 3600, gt=0)
     JOB_FAILURE_TTL: int = Field(default=7 * 24 * 3600, gt=0)
+    JOB_MAX_ACTIVE_PER_USER: int = Field(default=10, gt=0)
     WORKER_INLINE_QUEUES: str = "high,default"
     WORKER_WITH_SCHEDULER: bool = True
     WORKER_MONITOR_INTERVAL: int = Field(default=5, gt=0)

@@ -29,7 +29,7 @@ def _own(job_id: uuid.UUID) -> Job:
 @bp.post("")
 @bp.input(JobIn, arg_name="data")
 @bp.output(JobOut, status_code=202)
-@bp.doc(summary="Start a job", security="BearerAuth", responses=[401, 403, 422, 503])
+@bp.doc(summary="Start a job", security="BearerAuth", responses=[401, 403, 422, 429, 503])
 @auth_required()
 @verified_required
 def create_job(data: dict[str, Any]) -> Any:
@@ -43,6 +43,8 @@ def create_job(data: dict[str, Any]) -> Any:
         services.dispatch(session=db.session, row=row, owner=owner)
     except services.InvalidJobError as exc:
         return validation_problem({"json": exc.messages}, "The job request is invalid.")
+    except services.TooManyJobs as exc:
+        abort(429, detail=str(exc))
     except services.QueueUnavailable as exc:
         db.session.commit()  # the row that could not be queued is gone
         abort(503, detail=str(exc))

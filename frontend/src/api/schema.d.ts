@@ -928,6 +928,15 @@ export interface paths {
                         "application/problem+json": components["schemas"]["ValidationError"];
                     };
                 };
+                /** @description Too Many Requests */
+                429: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["HTTPError"];
+                    };
+                };
                 /** @description Service Unavailable */
                 503: {
                     headers: {
