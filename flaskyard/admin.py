@@ -2,6 +2,8 @@
 
 A request gets in with an admin's Bearer token, or with the short session cookie that
 ``POST /api/v1/auth/dashboard-session`` gives an admin so a browser can open the pages.
+The cookie belongs to the login that asked for it: it ends when that login signs out, and
+when every login ends (password reset, sign-out everywhere, deactivation).
 """
 
 from __future__ import annotations
@@ -14,8 +16,10 @@ import rq_dashboard
 from apiflask import APIBlueprint, APIFlask, abort
 from flask import Flask, Request, Response, make_response, request, session
 from flask.sessions import SecureCookieSession, SecureCookieSessionInterface, SessionMixin
-from flask_jwt_extended import get_current_user, verify_jwt_in_request
+from flask_jwt_extended import get_current_user, get_jwt, verify_jwt_in_request
 
+from flaskyard.auth.revocation import get_store
+from flaskyard.auth.tokens import FAMILY_CLAIM, FAMILY_PREFIX
 from flaskyard.core.auth import admin_required, current_user
 from flaskyard.extensions import db
 from flaskyard.settings import get_settings
@@ -23,6 +27,10 @@ from flaskyard.users.models import User
 
 URL_PREFIX = "/admin/rq"
 SESSION_KEY = "dashboard_user"
+#: The login (token family) and token version the session was opened with: signing that
+#: login out, or anything that ends every login (password reset, deactivation), ends it too.
+LOGIN_KEY = "dashboard_login"
+VERSION_KEY = "dashboard_version"
 SESSION_LIFETIME = timedelta(hours=1)
 
 session_bp = APIBlueprint("dashboard_session", __name__, url_prefix="/api/v1/auth", tag="Auth")
@@ -39,19 +47,27 @@ session_bp = APIBlueprint("dashboard_session", __name__, url_prefix="/api/v1/aut
 def open_session() -> Any:
     """Give this browser an admin session for the dashboard."""
     session.clear()
-    session[SESSION_KEY] = str(current_user().id)
+    user = current_user()
+    session[SESSION_KEY] = str(user.id)
+    session[LOGIN_KEY] = str(get_jwt()[FAMILY_CLAIM])
+    session[VERSION_KEY] = user.token_version
     session.permanent = True
     return make_response("", 204)
 
 
 def _session_user() -> User | None:
-    raw = session.get(SESSION_KEY)
-    if not raw:
+    raw, login = session.get(SESSION_KEY), session.get(LOGIN_KEY)
+    if not raw or not login:
         return None
     try:
-        return db.session.get(User, uuid.UUID(str(raw)))
+        user = db.session.get(User, uuid.UUID(str(raw)))
     except ValueError:
         return None
+    if user is None or user.token_version != session.get(VERSION_KEY):
+        return None
+    if get_store().any_revoked(FAMILY_PREFIX + str(login)):
+        return None
+    return user
 
 
 def _require_admin() -> None:

@@ -13,7 +13,7 @@ from apiflask import APIFlask
 from flask.cli import FlaskGroup
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from flaskyard import admin, broker, cli, errors, health, i18n, logs, security
+from flaskyard import admin, broker, cli, errors, health, i18n, inputs, logs, security
 from flaskyard import settings as app_settings
 from flaskyard.account.routes import bp as account_bp
 from flaskyard.auth import revocation, throttle, tokens
@@ -194,6 +194,7 @@ def build_base(settings: Settings) -> APIFlask:
 def build_app(settings: Settings) -> APIFlask:
     """The full web app: the API, the single-page app and the CLI, on top of the base."""
     app = build_base(settings)
+    inputs.init_app(app)
     throttle.init_app(app)
     posts_cache.init_app(app)
     reactions.init_app(app)

@@ -76,6 +76,7 @@ class Settings(BaseSettings):
     USER_UPLOAD_QUOTA_BYTES: int = Field(default=104_857_600, gt=0)
     JOB_RESULT_TTL: int = Field(default=7 * 24 * 3600, gt=0)
     JOB_FAILURE_TTL: int = Field(default=7 * 24 * 3600, gt=0)
+    JOB_MAX_ACTIVE_PER_USER: int = Field(default=10, gt=0)
     WORKER_INLINE_QUEUES: str = "high,default"
     WORKER_WITH_SCHEDULER: bool = True
     WORKER_MONITOR_INTERVAL: int = Field(default=5, gt=0)
@@ -86,6 +87,8 @@ class Settings(BaseSettings):
     INSTANCE_DIR: Path | None = None
     UPLOAD_DIR: Path | None = None
     MAX_UPLOAD_BYTES: int = Field(default=10_485_760, gt=0)
+    MAX_JSON_BYTES: int = Field(default=1_048_576, gt=0)
+    DATABASE_RETRY_AFTER: int = Field(default=5, gt=0)
     MAIL_SERVER: str | None = None
     MAIL_PORT: int = Field(default=25, gt=0, lt=65536)
     MAIL_USE_TLS: bool = False

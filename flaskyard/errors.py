@@ -11,9 +11,11 @@ from apiflask import APIFlask, HTTPError
 from flask import Response, current_app
 from flask_babel.speaklater import LazyString
 from redis.exceptions import RedisError
+from sqlalchemy.exc import DisconnectionError, InterfaceError, OperationalError
 from werkzeug.exceptions import HTTPException
 
 from flaskyard.core.problems import PROBLEM_MIMETYPE, problem, validation_problem
+from flaskyard.settings import current_settings
 
 
 def _handle(error: HTTPError) -> Response:
@@ -56,14 +58,58 @@ def _document_problem_json(spec: dict[str, Any] | str) -> dict[str, Any] | str:
     return spec
 
 
+#: Answers any JSON body can get before its schema runs (flaskyard.inputs).
+BODY_ANSWERS = {
+    400: "The body is not valid JSON, or nests too deeply.",
+    413: "The body is too large.",
+}
+#: Any API operation answers 503 while the database or Redis is unreachable.
+UNAVAILABLE = "A backing service (the database or Redis) is unavailable; see Retry-After."
+
+
+def _document_answers(spec: dict[str, Any] | str) -> dict[str, Any] | str:
+    # Statuses that come from the request layer rather than the view, so no route lists them.
+    if not isinstance(spec, dict):
+        return spec
+    problem_content = {"application/json": {"schema": {"$ref": "#/components/schemas/HTTPError"}}}
+    for path, operations in spec.get("paths", {}).items():
+        for operation in operations.values():
+            if not isinstance(operation, dict) or not path.startswith("/api/v1/"):
+                continue
+            responses = operation.setdefault("responses", {})
+            found: dict[int, str] = {503: UNAVAILABLE}
+            if "application/json" in operation.get("requestBody", {}).get("content", {}):
+                found.update(BODY_ANSWERS)
+            for status, description in found.items():
+                responses.setdefault(
+                    str(status), {"description": description, "content": problem_content}
+                )
+    return spec
+
+
 def _redis_down(exc: RedisError) -> Response:
     current_app.logger.error("Redis is unavailable: %s", exc)
     return problem(503, "A backing service (Redis) is unavailable; try again shortly.")
+
+
+def _database_down(exc: Exception) -> Response:
+    current_app.logger.error("The database is unavailable: %s", type(exc).__name__)
+    # The session is removed at teardown and pool_pre_ping tests the next connection, so the
+    # first request after the database is back succeeds without a restart.
+    retry = str(current_settings().DATABASE_RETRY_AFTER)
+    return problem(
+        503,
+        "The database is unavailable; try again shortly.",
+        headers={"Retry-After": retry},
+    )
 
 
 def init_app(app: APIFlask) -> None:
     """Route every HTTP error through the problem+json shape."""
     app.error_processor(_handle)
     app.register_error_handler(RedisError, _redis_down)
-    app.spec_processor(_document_problem_json)
+    for database_error in (OperationalError, InterfaceError, DisconnectionError):
+        app.register_error_handler(database_error, _database_down)
+    # APIFlask keeps one spec processor: the answers are added, then all shown as problem+json.
+    app.spec_processor(lambda spec: _document_problem_json(_document_answers(spec)))
     app.register_error_handler(HTTPException, _handle_werkzeug)

@@ -8,7 +8,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from apiflask import abort
+from apiflask import APIFlask, abort
 from flask import Flask, Response, current_app, request, send_from_directory
 from flask_cors import CORS
 from flask_talisman import Talisman
@@ -129,7 +129,7 @@ def _docs_asset(filename: str) -> Response:
     return send_from_directory(Path(swagger_ui_path), filename, max_age=86400)
 
 
-def init_app(app: Flask) -> None:
+def init_app(app: APIFlask) -> None:
     """Apply the headers; HSTS only in production (it would pin HTTPS on a laptop's localhost)."""
     app.after_request(_path_csp)  # registered first, so it runs after Talisman's hook
     settings = get_settings(app)
@@ -145,7 +145,10 @@ def init_app(app: Flask) -> None:
         session_cookie_secure=production,
         permissions_policy={"geolocation": "()", "camera": "()", "microphone": "()"},
     )
-    app.add_url_rule("/api/docs/assets/<path:filename>", "docs_asset", _docs_asset)
+    # Swagger UI's own files: served, but no part of the API the document describes.
+    app.add_url_rule(
+        "/api/docs/assets/<path:filename>", "docs_asset", app.doc(hide=True)(_docs_asset)
+    )
     app.config.update(
         SWAGGER_UI_CSS="/api/docs/assets/swagger-ui.css",
         SWAGGER_UI_BUNDLE_JS="/api/docs/assets/swagger-ui-bundle.js",

@@ -202,6 +202,41 @@ def test_a_deactivated_admin_loses_the_dashboard(
     problem(client.get(QUEUES), 401)
 
 
+def test_the_session_ends_with_the_login_that_opened_it(
+    app: APIFlask, client: FlaskClient, accounts: Accounts, redis: Redis
+) -> None:
+    assert client.post(SESSION, headers=accounts.admin).status_code == 204
+    assert client.get(QUEUES).status_code == 200
+    assert client.post("/api/v1/auth/logout", headers=accounts.admin, json={}).status_code == 204
+    problem(client.get(QUEUES), 401)
+
+
+def test_the_session_ends_when_every_login_does(
+    app: APIFlask, client: FlaskClient, accounts: Accounts, redis: Redis
+) -> None:
+    # Signing out everywhere moves the token version, as a password reset does.
+    assert client.post(SESSION, headers=accounts.admin).status_code == 204
+    assert client.get(QUEUES).status_code == 200
+    assert client.post("/api/v1/auth/logout-all", headers=accounts.admin).status_code == 204
+    problem(client.get(QUEUES), 401)
+
+
+def test_a_session_outlives_no_deactivation(
+    app: APIFlask, client: FlaskClient, accounts: Accounts, redis: Redis
+) -> None:
+    assert client.post(SESSION, headers=accounts.admin).status_code == 204
+    assert client.get(QUEUES).status_code == 200
+    # Another admin deactivates root, then lets root back in: the old session stays dead.
+    _change_user(app, accounts.ids["alice"], roles=("user", "admin"))
+    root = f"/api/v1/users/{accounts.ids['root']}"
+    with app.test_client() as other:
+        for active in (False, True):
+            response = other.patch(root, headers=accounts.alice, json={"active": active})
+            assert response.status_code == 200, response.get_data(as_text=True)
+    problem(client.get(QUEUES), 401)
+    problem(client.get(QUEUES, headers=accounts.admin), 401)
+
+
 def test_a_forged_session_is_refused(
     app: APIFlask, client: FlaskClient, accounts: Accounts, redis: Redis
 ) -> None:

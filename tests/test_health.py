@@ -66,3 +66,17 @@ def test_readyz_names_database_when_it_is_down(tmp_path: Path, redis_url: str) -
     assert elapsed <= 1.5
     # Liveness never depends on the database.
     assert alive.status_code == 200
+
+
+def test_readyz_says_what_failed_not_where(tmp_path: Path) -> None:
+    config = base_config(
+        UNREACHABLE_DB, REDIS_URL="redis://127.0.0.1:1/0", INSTANCE_DIR=tmp_path / "instance"
+    )
+    with built_app(config) as app:
+        response = app.test_client().get("/readyz")
+    assert response.status_code == 503
+    text = response.get_data(as_text=True)
+    body = response.get_json(force=True)
+    assert body["checks"] == {"database": "unavailable", "redis": "unavailable"}
+    for secret in ("127.0.0.1", ":1", "postgres", "Error", "refused"):
+        assert secret not in text, (secret, text)

@@ -30,7 +30,7 @@ INVALID_LOGIN = _l("The username or password is wrong, or the account is inactiv
 @bp.post("/register")
 @bp.input(UserCreateIn, arg_name="data")
 @bp.output(UserOut, status_code=201)
-@bp.doc(summary="Create an account", responses=[409, 422])
+@bp.doc(summary="Create an account", responses=[409, 422, 429])
 @limiter.limit(ip_limit)
 def register(data: dict[str, str]) -> Any:
     """Create a user with the ``user`` role and mail a verification link."""
@@ -108,7 +108,7 @@ def logout(data: dict[str, Any]) -> Any:
 
 @bp.post("/password-reset")
 @bp.input(EmailIn, arg_name="data")
-@bp.doc(summary="Mail a password reset link", responses=[202])
+@bp.doc(summary="Mail a password reset link", responses=[202, 422, 429])
 @limiter.limit(ip_limit)
 @limiter.limit("5 per hour", key_func=account_key)
 def password_reset(data: dict[str, str]) -> Any:

@@ -55,11 +55,31 @@ def ip_limit() -> str:
     return current_settings().LOGIN_RATE_LIMIT_IP
 
 
+#: Sign-in answers carry no X-RateLimit-* headers (Retry-After stays on a 429).
+SILENT_ENDPOINTS = frozenset({"auth.login"})
+
+
+def hide_counters(response: Response) -> Response:
+    """Drop the rate-limit counters from sign-in answers.
+
+    The per-account counter is shared by a username and its email address, so watching it
+    count down across both would tell an attacker that they name one account.
+    """
+    if request.endpoint in SILENT_ENDPOINTS:
+        for name in [
+            key for key in response.headers.keys() if key.lower().startswith("x-ratelimit-")
+        ]:
+            del response.headers[name]
+    return response
+
+
 def init_app(app: Flask) -> None:
     """Bind the limiter to Redis (or memory without Redis)."""
     app.config.setdefault("RATELIMIT_STORAGE_URI", get_settings(app).REDIS_URL or "memory://")
     app.config.setdefault("RATELIMIT_STRATEGY", "moving-window")
     app.config.setdefault("RATELIMIT_HEADERS_ENABLED", True)
+    # after_request hooks run last-registered first: this one runs after the limiter's.
+    app.after_request(hide_counters)
     limiter.init_app(app)
     # Every limit here is a per-route decorator, and each decorated view checks its own
     # limits when called. The app-wide before_request check only serves default limits,

@@ -11,6 +11,8 @@ from apiflask.validators import Range
 
 T = TypeVar("T")
 MAX_PER_PAGE = 100
+#: Far past any real list, and small enough that the offset fits every database's integer.
+MAX_PAGE = 1_000_000
 DEFAULT_PER_PAGE = 20
 
 
@@ -27,7 +29,10 @@ class Page(Generic[T]):
 class PageQuery(Schema):
     """Paging parameters shared by every list endpoint."""
 
-    page = Integer(load_default=1, validate=Range(min=1, error="page must be 1 or more."))
+    page = Integer(
+        load_default=1,
+        validate=Range(min=1, max=MAX_PAGE, error=f"page must be 1 to {MAX_PAGE}."),
+    )
     per_page = Integer(
         load_default=DEFAULT_PER_PAGE,
         validate=Range(min=1, max=MAX_PER_PAGE, error=f"per_page must be 1 to {MAX_PER_PAGE}."),

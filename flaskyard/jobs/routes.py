@@ -29,7 +29,7 @@ def _own(job_id: uuid.UUID) -> Job:
 @bp.post("")
 @bp.input(JobIn, arg_name="data")
 @bp.output(JobOut, status_code=202)
-@bp.doc(summary="Start a job", security="BearerAuth", responses=[401, 403, 422, 503])
+@bp.doc(summary="Start a job", security="BearerAuth", responses=[401, 403, 422, 429, 503])
 @auth_required()
 @verified_required
 def create_job(data: dict[str, Any]) -> Any:
@@ -43,6 +43,8 @@ def create_job(data: dict[str, Any]) -> Any:
         services.dispatch(session=db.session, row=row, owner=owner)
     except services.InvalidJobError as exc:
         return validation_problem({"json": exc.messages}, "The job request is invalid.")
+    except services.TooManyJobs as exc:
+        abort(429, detail=str(exc))
     except services.QueueUnavailable as exc:
         db.session.commit()  # the row that could not be queued is gone
         abort(503, detail=str(exc))
@@ -98,13 +100,25 @@ def cancel_job(job_id: uuid.UUID) -> Any:
     return services.view(session=db.session, row=row)
 
 
+#: Server-Sent Events, not JSON: the stream's media type is what clients must expect.
+EVENTS_RESPONSES: dict[int | str, Any] = {
+    200: {
+        "description": "A stream of `job` events, each carrying a job object as JSON",
+        "content": {"text/event-stream": {"schema": {"type": "string"}}},
+    },
+    401: "",
+    404: "",
+    503: "",
+}
+
+
 @bp.get("/<uuid:job_id>/events")
 @bp.doc(
     summary="Live job state as Server-Sent Events",
     description="One `job` event per change with the same object as GET /api/v1/jobs/{id}; "
     "ends after the final state. Honours `Last-Event-ID`. Comments are sent as heartbeats.",
     security="BearerAuth",
-    responses={200: "text/event-stream of job objects", 401: "", 404: "", 503: ""},
+    responses=EVENTS_RESPONSES,
 )
 @auth_required()
 def job_events(job_id: uuid.UUID) -> Response:

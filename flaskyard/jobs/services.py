@@ -48,6 +48,10 @@ class QueueUnavailable(Exception):
     """Redis cannot take the job right now."""
 
 
+class TooManyJobs(Exception):
+    """The owner already has as many jobs queued or running as one user may."""
+
+
 class InvalidJobError(ValueError):
     """Unknown type or bad parameters; ``messages`` maps fields to errors."""
 
@@ -89,6 +93,17 @@ def submit(*, session: DbSession, owner: Principal, type_: str, params: Any) -> 
     loaded = validate(type_, params)
     if get_redis() is None:
         raise QueueUnavailable("No job queue is configured (REDIS_URL is not set).")
+    limit = current_settings().JOB_MAX_ACTIVE_PER_USER
+    active = session.scalar(
+        sa.select(sa.func.count())
+        .select_from(Job)
+        .where(Job.owner_id == owner.id, Job.status.not_in(TERMINAL))
+    )
+    if (active or 0) >= limit:
+        raise TooManyJobs(
+            f"You already have {active} jobs queued or running (at most {limit}); "
+            "wait for one to end."
+        )
     row = Job(owner_id=owner.id, type=type_, params=loaded)
     session.add(row)
     session.flush()

@@ -50,6 +50,10 @@ class StoredFile:
     size: int
 
 
+#: The ``uploads.filename`` column's width.
+FILENAME_MAX = 255
+
+
 def clean_filename(name: str | None) -> str:
     """The client's name made safe to show: no directories, no control characters.
 
@@ -62,7 +66,11 @@ def clean_filename(name: str | None) -> str:
     safe_extension = secure_filename(extension) if dot else ""
     if safe_extension and not cleaned.endswith(f".{safe_extension}"):
         cleaned = f"{secure_filename(stem) or 'upload'}.{safe_extension}"
-    return cleaned[:255] or "upload"
+    if len(cleaned) > FILENAME_MAX:
+        # Cut the stem, not the end: the extension decides the type and how it opens.
+        suffix = f".{safe_extension}"[: FILENAME_MAX // 2] if safe_extension else ""
+        cleaned = cleaned[: FILENAME_MAX - len(suffix)].rstrip(".") + suffix
+    return cleaned or "upload"
 
 
 def allowed_type(filename: str) -> str:

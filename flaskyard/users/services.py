@@ -163,6 +163,10 @@ def update_user(
             raise UnknownRoleError(f"Unknown role: {', '.join(missing)}.")
         user.roles = found
     if active is not None:
+        if user.active and not active:
+            # Every token issued so far dies with the deactivation and stays dead after a
+            # reactivation: being let back in is not a reason to trust old sessions.
+            user.token_version += 1
         user.active = active
     session.flush()
     if _active_admins(session) == 0:

@@ -178,13 +178,24 @@ def queued_mail(app_config: dict[str, Any], private_redis: str) -> None:
     app_config["REDIS_URL"] = private_redis
 
 
+def _queued_jobs(app: Any) -> list[Any]:
+    from flaskyard.broker import get_queue
+
+    with app.app_context():
+        return list(get_queue("high").jobs)
+
+
 @pytest.mark.usefixtures("queued_mail", "smtp", "roles")
 def test_mail_goes_through_the_queue_and_a_worker(app: Any, smtp: Mailbox) -> None:
     client = app.test_client()
     _register(client)
     assert smtp.messages == []  # queued, not sent in the request
+    [job] = _queued_jobs(app)
     result = app.test_cli_runner().invoke(args=["worker", "--burst", "--queues", "high"])
     assert result.exit_code == 0, result.output
     assert len(smtp.messages) == 1
     token = _token(smtp.bodies()[0], VERIFY)
+    # The job's data in Redis carries the message sealed: no token, no link.
+    assert token not in repr(job.args), job.args
+    assert "verify-email" not in repr(job.args), job.args
     assert client.post(VERIFY, json={"token": token}).status_code == 204

@@ -101,3 +101,18 @@ def test_each_app_uses_its_own_key_prefix(app_config: dict[str, Any], redis_url:
     finally:
         redis.close()
     assert found == [True, True]
+
+
+def test_failed_sign_ins_do_not_link_a_username_to_its_email(
+    client: FlaskClient, make_user: UserFactory
+) -> None:
+    make_user("carol", email="carol@example.com")
+    answers = [
+        login(client, "carol", "wrong password"),
+        login(client, "carol@example.com", "wrong password"),
+        login(client, "carol", "wrong password"),
+    ]
+    for response in answers:
+        problem(response, 401)
+        counters = [key for key in response.headers.keys() if key.lower().startswith("x-ratelimit")]
+        assert counters == [], counters

@@ -237,3 +237,25 @@ def test_redis_unreachable_from_the_start(app_config: dict[str, Any], request: A
     assert "queue" in body["detail"].lower()
     assert count_rows("jobs", app=app) == 0
     assert client.get(JOBS, headers=headers).get_json()["total"] == 0
+
+
+@SQLITE
+def test_one_user_may_queue_only_so_many_jobs(
+    app_config: dict[str, Any],
+    two_active_jobs_each: None,
+    client: FlaskClient,
+    accounts: Accounts,
+    redis: Redis,
+) -> None:
+    start_job(client, accounts.alice, steps=1)
+    start_job(client, accounts.alice, steps=1)
+    body = problem(
+        client.post(JOBS, json={"type": "demo", "params": {}}, headers=accounts.alice), 429
+    )
+    assert "at most 2" in body["detail"]
+    start_job(client, accounts.bob, steps=1)  # a cap per user, not for everyone
+
+
+@pytest.fixture
+def two_active_jobs_each(app_config: dict[str, Any]) -> None:
+    app_config["JOB_MAX_ACTIVE_PER_USER"] = 2

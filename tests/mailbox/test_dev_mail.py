@@ -97,3 +97,22 @@ def test_production_refuses_dev_mailbox() -> None:
     assert load_settings({"APP_ENV": "development", "DEV_MAILBOX": "false"}).dev_mailbox is False
     assert load_settings({"APP_ENV": "testing"}).dev_mailbox is False
     assert load_settings({"APP_ENV": "production", **secrets}).dev_mailbox is False
+
+
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
+def test_production_without_mail_server_logs_no_token(
+    app_config: dict[str, Any], capfd: pytest.CaptureFixture[str]
+) -> None:
+    app_config.pop("APP_ENV", None)
+    app_config["LOG_LEVEL"] = "INFO"
+    app_config["SECRET_KEY"] = "p" + "x7Q!" * 12
+    app_config["JWT_SECRET_KEY"] = "j" + "k9W?" * 12
+    with built_app(app_config, mode="production") as app:
+        client = app.test_client()
+        capfd.readouterr()
+        register(client, "quiet")
+    out, err = capfd.readouterr()
+    logged = out + err
+    assert "quiet@example.com" in logged  # the mail was logged, without its body
+    assert "token" not in logged.lower(), logged
+    assert "verify-email" not in logged, logged

@@ -124,3 +124,18 @@ def test_last_active_admin_cannot_be_removed(client: FlaskClient, people: dict[s
     assert _patch(client, people["ada_token"], people["bob"], roles=["admin"]).status_code == 200
     assert _patch(client, people["ada_token"], people["ada"], roles=["user"]).status_code == 200
     problem(client.get(USERS, headers=bearer(people["ada_token"])), 403)
+
+
+def test_tokens_from_before_a_deactivation_stay_dead_after_reactivation(
+    client: FlaskClient, people: dict[str, Any]
+) -> None:
+    bob = tokens(client, "bob")
+    assert _patch(client, people["ada_token"], people["bob"], active=False).status_code == 200
+    assert me_status(client, bob["access_token"]) == 401
+    assert _patch(client, people["ada_token"], people["bob"], active=True).status_code == 200
+    assert me_status(client, bob["access_token"]) == 401
+    assert me_status(client, people["bob_token"]) == 401
+    assert (
+        client.post("/api/v1/auth/refresh", headers=bearer(bob["refresh_token"])).status_code == 401
+    )
+    assert me_status(client, tokens(client, "bob")["access_token"]) == 200  # a new sign-in works

@@ -2,53 +2,6 @@
 // `npm run check:api` fails when this file is older than the API.
 
 export interface paths {
-    "/api/docs/assets/{filename}": {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        /** Docs Asset */
-        get: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path: {
-                    filename: string;
-                };
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description Successful response */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": unknown;
-                    };
-                };
-                /** @description Not found */
-                404: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["HTTPError"];
-                    };
-                };
-            };
-        };
-        put?: never;
-        post?: never;
-        delete?: never;
-        options?: never;
-        head?: never;
-        patch?: never;
-        trace?: never;
-    };
     "/api/v1/auth/dashboard-session": {
         parameters: {
             query?: never;
@@ -96,6 +49,15 @@ export interface paths {
                         "application/problem+json": components["schemas"]["HTTPError"];
                     };
                 };
+                /** @description A backing service (the database or Redis) is unavailable; see Retry-After. */
+                503: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["HTTPError"];
+                    };
+                };
             };
         };
         delete?: never;
@@ -136,8 +98,26 @@ export interface paths {
                         "application/json": components["schemas"]["TokenPairOut"];
                     };
                 };
+                /** @description The body is not valid JSON, or nests too deeply. */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["HTTPError"];
+                    };
+                };
                 /** @description Unauthorized */
                 401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["HTTPError"];
+                    };
+                };
+                /** @description The body is too large. */
+                413: {
                     headers: {
                         [name: string]: unknown;
                     };
@@ -156,6 +136,15 @@ export interface paths {
                 };
                 /** @description Too Many Requests */
                 429: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["HTTPError"];
+                    };
+                };
+                /** @description A backing service (the database or Redis) is unavailable; see Retry-After. */
+                503: {
                     headers: {
                         [name: string]: unknown;
                     };
@@ -201,8 +190,26 @@ export interface paths {
                     };
                     content?: never;
                 };
+                /** @description The body is not valid JSON, or nests too deeply. */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["HTTPError"];
+                    };
+                };
                 /** @description Authentication error */
                 401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["HTTPError"];
+                    };
+                };
+                /** @description The body is too large. */
+                413: {
                     headers: {
                         [name: string]: unknown;
                     };
@@ -217,6 +224,15 @@ export interface paths {
                     };
                     content: {
                         "application/problem+json": components["schemas"]["ValidationError"];
+                    };
+                };
+                /** @description A backing service (the database or Redis) is unavailable; see Retry-After. */
+                503: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["HTTPError"];
                     };
                 };
             };
@@ -265,6 +281,15 @@ export interface paths {
                         "application/problem+json": components["schemas"]["HTTPError"];
                     };
                 };
+                /** @description A backing service (the database or Redis) is unavailable; see Retry-After. */
+                503: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["HTTPError"];
+                    };
+                };
             };
         };
         delete?: never;
@@ -305,6 +330,24 @@ export interface paths {
                         "application/json": unknown;
                     };
                 };
+                /** @description The body is not valid JSON, or nests too deeply. */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["HTTPError"];
+                    };
+                };
+                /** @description The body is too large. */
+                413: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["HTTPError"];
+                    };
+                };
                 /** @description Validation error */
                 422: {
                     headers: {
@@ -312,6 +355,24 @@ export interface paths {
                     };
                     content: {
                         "application/problem+json": components["schemas"]["ValidationError"];
+                    };
+                };
+                /** @description Too Many Requests */
+                429: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["HTTPError"];
+                    };
+                };
+                /** @description A backing service (the database or Redis) is unavailable; see Retry-After. */
+                503: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["HTTPError"];
                     };
                 };
             };
@@ -361,6 +422,15 @@ export interface paths {
                         "application/problem+json": components["schemas"]["HTTPError"];
                     };
                 };
+                /** @description The body is too large. */
+                413: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["HTTPError"];
+                    };
+                };
                 /** @description Validation error */
                 422: {
                     headers: {
@@ -368,6 +438,15 @@ export interface paths {
                     };
                     content: {
                         "application/problem+json": components["schemas"]["ValidationError"];
+                    };
+                };
+                /** @description A backing service (the database or Redis) is unavailable; see Retry-After. */
+                503: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["HTTPError"];
                     };
                 };
             };
@@ -415,6 +494,15 @@ export interface paths {
                         "application/problem+json": components["schemas"]["HTTPError"];
                     };
                 };
+                /** @description A backing service (the database or Redis) is unavailable; see Retry-After. */
+                503: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["HTTPError"];
+                    };
+                };
             };
         };
         delete?: never;
@@ -455,8 +543,26 @@ export interface paths {
                         "application/json": components["schemas"]["UserOut"];
                     };
                 };
+                /** @description The body is not valid JSON, or nests too deeply. */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["HTTPError"];
+                    };
+                };
                 /** @description Conflict */
                 409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["HTTPError"];
+                    };
+                };
+                /** @description The body is too large. */
+                413: {
                     headers: {
                         [name: string]: unknown;
                     };
@@ -471,6 +577,24 @@ export interface paths {
                     };
                     content: {
                         "application/problem+json": components["schemas"]["ValidationError"];
+                    };
+                };
+                /** @description Too Many Requests */
+                429: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["HTTPError"];
+                    };
+                };
+                /** @description A backing service (the database or Redis) is unavailable; see Retry-After. */
+                503: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["HTTPError"];
                     };
                 };
             };
@@ -511,6 +635,15 @@ export interface paths {
                 };
                 /** @description Authentication error */
                 401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["HTTPError"];
+                    };
+                };
+                /** @description A backing service (the database or Redis) is unavailable; see Retry-After. */
+                503: {
                     headers: {
                         [name: string]: unknown;
                     };
@@ -565,6 +698,15 @@ export interface paths {
                         "application/problem+json": components["schemas"]["HTTPError"];
                     };
                 };
+                /** @description The body is too large. */
+                413: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["HTTPError"];
+                    };
+                };
                 /** @description Validation error */
                 422: {
                     headers: {
@@ -572,6 +714,15 @@ export interface paths {
                     };
                     content: {
                         "application/problem+json": components["schemas"]["ValidationError"];
+                    };
+                };
+                /** @description A backing service (the database or Redis) is unavailable; see Retry-After. */
+                503: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["HTTPError"];
                     };
                 };
             };
@@ -613,6 +764,15 @@ export interface paths {
                 };
                 /** @description Not Found */
                 404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["HTTPError"];
+                    };
+                };
+                /** @description A backing service (the database or Redis) is unavailable; see Retry-After. */
+                503: {
                     headers: {
                         [name: string]: unknown;
                     };
@@ -688,6 +848,15 @@ export interface paths {
                         "application/problem+json": components["schemas"]["ValidationError"];
                     };
                 };
+                /** @description A backing service (the database or Redis) is unavailable; see Retry-After. */
+                503: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["HTTPError"];
+                    };
+                };
             };
         };
         put?: never;
@@ -714,6 +883,15 @@ export interface paths {
                         "application/json": components["schemas"]["JobOut"];
                     };
                 };
+                /** @description The body is not valid JSON, or nests too deeply. */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["HTTPError"];
+                    };
+                };
                 /** @description Authentication error */
                 401: {
                     headers: {
@@ -732,6 +910,15 @@ export interface paths {
                         "application/problem+json": components["schemas"]["HTTPError"];
                     };
                 };
+                /** @description The body is too large. */
+                413: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["HTTPError"];
+                    };
+                };
                 /** @description Validation error */
                 422: {
                     headers: {
@@ -739,6 +926,15 @@ export interface paths {
                     };
                     content: {
                         "application/problem+json": components["schemas"]["ValidationError"];
+                    };
+                };
+                /** @description Too Many Requests */
+                429: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["HTTPError"];
                     };
                 };
                 /** @description Service Unavailable */
@@ -804,6 +1000,15 @@ export interface paths {
                         "application/problem+json": components["schemas"]["HTTPError"];
                     };
                 };
+                /** @description A backing service (the database or Redis) is unavailable; see Retry-After. */
+                503: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["HTTPError"];
+                    };
+                };
             };
         };
         put?: never;
@@ -856,6 +1061,15 @@ export interface paths {
                         "application/problem+json": components["schemas"]["HTTPError"];
                     };
                 };
+                /** @description A backing service (the database or Redis) is unavailable; see Retry-After. */
+                503: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["HTTPError"];
+                    };
+                };
             };
         };
         options?: never;
@@ -885,13 +1099,13 @@ export interface paths {
             };
             requestBody?: never;
             responses: {
-                /** @description text/event-stream of job objects */
+                /** @description A stream of `job` events, each carrying a job object as JSON */
                 200: {
                     headers: {
                         [name: string]: unknown;
                     };
                     content: {
-                        "application/json": unknown;
+                        "text/event-stream": string;
                     };
                 };
                 401: {
@@ -966,6 +1180,15 @@ export interface paths {
                         "application/problem+json": components["schemas"]["ValidationError"];
                     };
                 };
+                /** @description A backing service (the database or Redis) is unavailable; see Retry-After. */
+                503: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["HTTPError"];
+                    };
+                };
             };
         };
         put?: never;
@@ -992,6 +1215,15 @@ export interface paths {
                         "application/json": components["schemas"]["PostOut"];
                     };
                 };
+                /** @description The body is not valid JSON, or nests too deeply. */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["HTTPError"];
+                    };
+                };
                 /** @description Authentication error */
                 401: {
                     headers: {
@@ -1010,6 +1242,15 @@ export interface paths {
                         "application/problem+json": components["schemas"]["HTTPError"];
                     };
                 };
+                /** @description The body is too large. */
+                413: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["HTTPError"];
+                    };
+                };
                 /** @description Validation error */
                 422: {
                     headers: {
@@ -1017,6 +1258,15 @@ export interface paths {
                     };
                     content: {
                         "application/problem+json": components["schemas"]["ValidationError"];
+                    };
+                };
+                /** @description A backing service (the database or Redis) is unavailable; see Retry-After. */
+                503: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["HTTPError"];
                     };
                 };
             };
@@ -1057,6 +1307,15 @@ export interface paths {
                 };
                 /** @description Not found */
                 404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["HTTPError"];
+                    };
+                };
+                /** @description A backing service (the database or Redis) is unavailable; see Retry-After. */
+                503: {
                     headers: {
                         [name: string]: unknown;
                     };
@@ -1114,6 +1373,15 @@ export interface paths {
                         "application/problem+json": components["schemas"]["HTTPError"];
                     };
                 };
+                /** @description A backing service (the database or Redis) is unavailable; see Retry-After. */
+                503: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["HTTPError"];
+                    };
+                };
             };
         };
         options?: never;
@@ -1143,6 +1411,15 @@ export interface paths {
                         "application/json": components["schemas"]["PostOut"];
                     };
                 };
+                /** @description The body is not valid JSON, or nests too deeply. */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["HTTPError"];
+                    };
+                };
                 /** @description Authentication error */
                 401: {
                     headers: {
@@ -1170,6 +1447,15 @@ export interface paths {
                         "application/problem+json": components["schemas"]["HTTPError"];
                     };
                 };
+                /** @description The body is too large. */
+                413: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["HTTPError"];
+                    };
+                };
                 /** @description Validation error */
                 422: {
                     headers: {
@@ -1177,6 +1463,15 @@ export interface paths {
                     };
                     content: {
                         "application/problem+json": components["schemas"]["ValidationError"];
+                    };
+                };
+                /** @description A backing service (the database or Redis) is unavailable; see Retry-After. */
+                503: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["HTTPError"];
                     };
                 };
             };
@@ -1228,6 +1523,15 @@ export interface paths {
                     };
                     content: {
                         "application/problem+json": components["schemas"]["ValidationError"];
+                    };
+                };
+                /** @description A backing service (the database or Redis) is unavailable; see Retry-After. */
+                503: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["HTTPError"];
                     };
                 };
             };
@@ -1301,6 +1605,15 @@ export interface paths {
                         "application/problem+json": components["schemas"]["ValidationError"];
                     };
                 };
+                /** @description A backing service (the database or Redis) is unavailable; see Retry-After. */
+                503: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["HTTPError"];
+                    };
+                };
             };
         };
         delete?: never;
@@ -1337,7 +1650,7 @@ export interface paths {
                         [name: string]: unknown;
                     };
                     content: {
-                        "application/json": unknown;
+                        "application/octet-stream": string;
                     };
                 };
                 401: {
@@ -1349,6 +1662,15 @@ export interface paths {
                     };
                 };
                 404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["HTTPError"];
+                    };
+                };
+                /** @description A backing service (the database or Redis) is unavailable; see Retry-After. */
+                503: {
                     headers: {
                         [name: string]: unknown;
                     };
@@ -1424,6 +1746,15 @@ export interface paths {
                         "application/problem+json": components["schemas"]["ValidationError"];
                     };
                 };
+                /** @description A backing service (the database or Redis) is unavailable; see Retry-After. */
+                503: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["HTTPError"];
+                    };
+                };
             };
         };
         put?: never;
@@ -1462,6 +1793,15 @@ export interface paths {
                 };
                 /** @description Authentication error */
                 401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["HTTPError"];
+                    };
+                };
+                /** @description A backing service (the database or Redis) is unavailable; see Retry-After. */
+                503: {
                     headers: {
                         [name: string]: unknown;
                     };
@@ -1524,6 +1864,15 @@ export interface paths {
                         "application/problem+json": components["schemas"]["HTTPError"];
                     };
                 };
+                /** @description The body is too large. */
+                413: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["HTTPError"];
+                    };
+                };
                 /** @description Validation error */
                 422: {
                     headers: {
@@ -1535,6 +1884,15 @@ export interface paths {
                 };
                 /** @description Too Many Requests */
                 429: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["HTTPError"];
+                    };
+                };
+                /** @description A backing service (the database or Redis) is unavailable; see Retry-After. */
+                503: {
                     headers: {
                         [name: string]: unknown;
                     };
@@ -1608,6 +1966,15 @@ export interface paths {
                         "application/problem+json": components["schemas"]["HTTPError"];
                     };
                 };
+                /** @description The body is too large. */
+                413: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["HTTPError"];
+                    };
+                };
                 422: {
                     headers: {
                         [name: string]: unknown;
@@ -1617,6 +1984,15 @@ export interface paths {
                     };
                 };
                 429: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["HTTPError"];
+                    };
+                };
+                /** @description A backing service (the database or Redis) is unavailable; see Retry-After. */
+                503: {
                     headers: {
                         [name: string]: unknown;
                     };
@@ -1685,6 +2061,15 @@ export interface paths {
                         "application/problem+json": components["schemas"]["HTTPError"];
                     };
                 };
+                /** @description The body is too large. */
+                413: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["HTTPError"];
+                    };
+                };
                 /** @description Validation error */
                 422: {
                     headers: {
@@ -1696,6 +2081,15 @@ export interface paths {
                 };
                 /** @description Too Many Requests */
                 429: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["HTTPError"];
+                    };
+                };
+                /** @description A backing service (the database or Redis) is unavailable; see Retry-After. */
+                503: {
                     headers: {
                         [name: string]: unknown;
                     };
@@ -1749,6 +2143,15 @@ export interface paths {
                         "application/json": components["schemas"]["UserOut"];
                     };
                 };
+                /** @description The body is not valid JSON, or nests too deeply. */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["HTTPError"];
+                    };
+                };
                 /** @description Authentication error */
                 401: {
                     headers: {
@@ -1785,6 +2188,15 @@ export interface paths {
                         "application/problem+json": components["schemas"]["HTTPError"];
                     };
                 };
+                /** @description The body is too large. */
+                413: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["HTTPError"];
+                    };
+                };
                 /** @description Validation error */
                 422: {
                     headers: {
@@ -1792,6 +2204,15 @@ export interface paths {
                     };
                     content: {
                         "application/problem+json": components["schemas"]["ValidationError"];
+                    };
+                };
+                /** @description A backing service (the database or Redis) is unavailable; see Retry-After. */
+                503: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["HTTPError"];
                     };
                 };
             };
