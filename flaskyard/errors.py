@@ -14,7 +14,7 @@ from redis.exceptions import RedisError
 from sqlalchemy.exc import DisconnectionError, InterfaceError, OperationalError
 from werkzeug.exceptions import HTTPException
 
-from flaskyard.core.problems import PROBLEM_MIMETYPE, problem, validation_problem
+from flaskyard.core.problems import PROBLEM_MIMETYPE, Message, problem, validation_problem
 from flaskyard.settings import current_settings
 
 
@@ -23,7 +23,10 @@ def _handle(error: HTTPError) -> Response:
     if status == 422 and isinstance(error.detail, Mapping) and error.detail:
         return validation_problem(error.detail, headers=error.headers)
     raw = error.detail
-    detail = str(raw) if isinstance(raw, str | LazyString) and str(raw) else None
+    # A Message stays itself (str() would drop the template ``problem`` translates it by).
+    detail: str | None = raw if isinstance(raw, Message) else None
+    if detail is None:
+        detail = str(raw) if isinstance(raw, str | LazyString) and str(raw) else None
     if detail is None and error.message and error.message != HTTPStatus(status).phrase:
         detail = error.message
     extra: dict[str, Any] = dict(error.extra_data or {})

@@ -53,6 +53,9 @@ def extract() -> None:
             str(BABEL_CONFIG),
             "-k",
             "_l",
+            # core.problems.Message: a sentence with values, translated by its template.
+            "-k",
+            "Message:1",
             "--project=Flaskyard",
             "-o",
             str(POT_FILE),

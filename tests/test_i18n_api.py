@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import uuid
+from io import BytesIO
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +17,7 @@ from flaskyard import messages
 from tests.account.util import delivered
 from tests.support.apps import built_app
 from tests.support.fixtures import Accounts, _isolated_redis, accounts, jobs_redis_url, redis
-from tests.support.http import PASSWORD, REGISTER, auth_headers, problem
+from tests.support.http import JOBS, PASSWORD, REGISTER, UPLOADS, auth_headers, problem
 
 __all__ = ["_isolated_redis", "accounts", "jobs_redis_url", "redis"]
 GERMAN = {"Accept-Language": "de-DE,de;q=0.9,en;q=0.5"}
@@ -107,6 +108,30 @@ def test_unverified_refusal_in_german(
         assert refused["type"].endswith("/email-not-verified")
         assert refused["title"] == "E-Mail-Adresse nicht bestätigt"
         assert refused["detail"].startswith("Bestätigen Sie zuerst Ihre E-Mail-Adresse")
+
+
+def test_details_with_values_in_german(
+    client: FlaskClient, accounts: Accounts, redis: Redis
+) -> None:
+    """Sentences that carry a value are translated as a whole, the value kept."""
+
+    def send(name: str, content: bytes, language: dict[str, str]) -> dict[str, Any]:
+        files = {"file": (BytesIO(content), name)}
+        headers = {**accounts.alice, **language}
+        return problem(client.post(UPLOADS, data=files, headers=headers), 415)
+
+    wrong_type = send("tool.exe", b"MZ", GERMAN)
+    assert wrong_type["detail"].startswith("Dateien dieses Typs sind nicht erlaubt; erlaubt sind:")
+    assert "png" in wrong_type["detail"]
+    fake = send("photo.png", b"not a picture", GERMAN)
+    assert fake["detail"] == "Der Inhalt ist keine gültige image/png-Datei."
+    english = send("photo.png", b"not a picture", ENGLISH)
+    assert english["detail"] == "The content is not a valid image/png file."
+
+    job = {"type": "no-such-job", "params": {}}
+    german = problem(client.post(JOBS, json=job, headers={**accounts.alice, **GERMAN}), 422)
+    assert _fields(german)["type"].startswith("Unbekannter Job-Typ; erwartet wird einer von ")
+    assert "demo" in _fields(german)["type"]
 
 
 def test_mails_in_german(

@@ -47,12 +47,34 @@ VALIDATION_TITLE = _l("Validation error")
 INVALID_FIELDS = _l("The request has invalid fields.")
 
 
+class Message(str):
+    """An English sentence with values in it, which ``translate`` can still translate.
+
+    It reads as the filled-in English sentence wherever a plain string is expected (logs,
+    exceptions); ``translate`` looks its template up in the catalogue and fills that in, so a
+    sentence like "The file is larger than the limit of 10 bytes." is German in German too.
+    """
+
+    template: str
+    values: dict[str, Any]
+
+    def __new__(cls, template: str, **values: Any) -> Message:
+        """The sentence ``template % values``, remembering both parts."""
+        message = super().__new__(cls, template % values)
+        message.template = template
+        message.values = values
+        return message
+
+
 def translate(text: str) -> str:
     """``text`` in the request's language when the catalogue has it, else unchanged.
 
     Titles, details and field messages are translated here, where every problem body is
-    shaped, so the code that raises them writes plain English sentences.
+    shaped, so the code that raises them writes plain English sentences (a ``Message`` where
+    the sentence carries values).
     """
+    if isinstance(text, Message):
+        return str(gettext(text.template, **text.values))
     # An empty msgid would return the catalogue's header, so it is left alone.
     return gettext(text) if text else text
 
@@ -75,7 +97,8 @@ def flatten_errors(detail: Mapping[str, Any]) -> list[dict[str, str]]:
             for item in node:
                 walk(location, prefix, item)
         else:
-            errors.append({"in": location, "field": prefix, "message": translate(str(node))})
+            message = node if isinstance(node, str) else str(node)
+            errors.append({"in": location, "field": prefix, "message": translate(message)})
 
     for location, fields in detail.items():
         walk(str(location), "", fields)

@@ -44,7 +44,7 @@ def create_job(data: dict[str, Any]) -> Any:
     except services.InvalidJobError as exc:
         return validation_problem({"json": exc.messages}, "The job request is invalid.")
     except services.TooManyJobs as exc:
-        abort(429, detail=str(exc))
+        abort(429, detail=exc.args[0])
     except services.QueueUnavailable as exc:
         db.session.commit()  # the row that could not be queued is gone
         abort(503, detail=str(exc))
@@ -94,7 +94,7 @@ def cancel_job(job_id: uuid.UUID) -> Any:
     try:
         services.cancel(session=db.session, row=row)
     except services.JobEndedError as exc:
-        abort(409, detail=str(exc))
+        abort(409, detail=exc.args[0])
     db.session.commit()
     runtime.notify(row.id)  # watchers read the committed state
     return services.view(session=db.session, row=row)

@@ -22,6 +22,7 @@ from rq.job import JobStatus
 from flaskyard.broker import get_redis
 from flaskyard.core.auth import Principal
 from flaskyard.core.paging import Page
+from flaskyard.core.problems import Message
 from flaskyard.database import DbSession, utcnow
 from flaskyard.jobs import runtime
 from flaskyard.jobs.entry import execute
@@ -69,7 +70,14 @@ def validate(type_: str, params: Any) -> dict[str, Any]:
     job_type = JOB_TYPES.get(type_)
     if job_type is None:
         raise InvalidJobError(
-            {"type": [f"Unknown job type; expected one of {', '.join(JOB_TYPES)}."]}
+            {
+                "type": [
+                    Message(
+                        "Unknown job type; expected one of %(types)s.",
+                        types=", ".join(JOB_TYPES),
+                    )
+                ]
+            }
         )
     if params is None:
         params = {}
@@ -101,8 +109,12 @@ def submit(*, session: DbSession, owner: Principal, type_: str, params: Any) -> 
     )
     if (active or 0) >= limit:
         raise TooManyJobs(
-            f"You already have {active} jobs queued or running (at most {limit}); "
-            "wait for one to end."
+            Message(
+                "You already have %(active)s jobs queued or running (at most %(limit)s); "
+                "wait for one to end.",
+                active=active,
+                limit=limit,
+            )
         )
     row = Job(owner_id=owner.id, type=type_, params=loaded)
     session.add(row)
@@ -281,7 +293,7 @@ def cancel(*, session: DbSession, row: Job) -> None:
     """Cancel a queued job now, or ask a running one to stop at its next progress report."""
     shown = view(session=session, row=row)
     if shown["status"] in TERMINAL:
-        raise JobEndedError(f"The job already {shown['status']}.")
+        raise JobEndedError(Message("The job already %(status)s.", status=shown["status"]))
     live = _live(row)
     if live is None or live.get_status(refresh=False) in (
         JobStatus.QUEUED,

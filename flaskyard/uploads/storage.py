@@ -14,6 +14,8 @@ from typing import IO
 import filetype
 from werkzeug.utils import secure_filename
 
+from flaskyard.core.problems import Message
+
 CHUNK_BYTES = 64 * 1024
 #: Allowed types by file extension; the content must match the same type.
 ALLOWED_TYPES: dict[str, str] = {
@@ -79,7 +81,10 @@ def allowed_type(filename: str) -> str:
     content_type = ALLOWED_TYPES.get(extension)
     if content_type is None:
         allowed = ", ".join(sorted(ALLOWED_TYPES))
-        raise UploadRejected(415, f"Files of this type are not allowed; allowed: {allowed}.")
+        raise UploadRejected(
+            415,
+            Message("Files of this type are not allowed; allowed: %(allowed)s.", allowed=allowed),
+        )
     return content_type
 
 
@@ -122,7 +127,10 @@ def _stream_to(stream: IO[bytes], target: Path, limit: int) -> int:
         while chunk := stream.read(CHUNK_BYTES):
             size += len(chunk)
             if size > limit:
-                raise UploadRejected(413, f"The file is larger than the limit of {limit} bytes.")
+                raise UploadRejected(
+                    413,
+                    Message("The file is larger than the limit of %(limit)s bytes.", limit=limit),
+                )
             out.write(chunk)
     return size
 
@@ -145,11 +153,16 @@ def store(
     try:
         size = _stream_to(stream, partial, max_bytes)
         if not sniff_matches(partial, content_type):
-            raise UploadRejected(415, f"The content is not a valid {content_type} file.")
+            raise UploadRejected(
+                415, Message("The content is not a valid %(type)s file.", type=content_type)
+            )
         if size > quota_left:
             raise UploadRejected(
                 413,
-                f"This upload would exceed your storage quota ({max(quota_left, 0)} bytes left).",
+                Message(
+                    "This upload would exceed your storage quota (%(left)s bytes left).",
+                    left=max(quota_left, 0),
+                ),
             )
         final = upload_dir / storage_name[:2] / storage_name
         final.parent.mkdir(parents=True, exist_ok=True)

@@ -55,6 +55,6 @@ def patch_user(user_id: uuid.UUID, data: dict[str, Any]) -> Any:
         abort(409, detail=str(exc))
     except services.UnknownRoleError as exc:
         db.session.rollback()
-        abort(422, detail=str(exc))
+        abort(422, detail=exc.args[0])
     db.session.commit()
     return user

@@ -10,6 +10,7 @@ import sqlalchemy.orm as so
 from marshmallow import ValidationError
 
 from flaskyard.core.paging import Page
+from flaskyard.core.problems import Message
 from flaskyard.database import DbSession
 from flaskyard.users.models import Role, User, normalize_key
 from flaskyard.users.passwords import hash_password
@@ -160,7 +161,7 @@ def update_user(
         found = list(session.scalars(sa.select(Role).where(Role.name.in_(wanted))))
         missing = sorted(set(wanted) - {role.name for role in found})
         if missing:
-            raise UnknownRoleError(f"Unknown role: {', '.join(missing)}.")
+            raise UnknownRoleError(Message("Unknown role: %(roles)s.", roles=", ".join(missing)))
         user.roles = found
     if active is not None:
         if user.active and not active:
