@@ -98,8 +98,9 @@ def assert_fixed_cost(
 
 @pytest.fixture
 def app_config(app_config: dict[str, Any]) -> dict[str, Any]:
-    """The uncached posts path, so the list really reaches the database."""
+    """The uncached posts path, so the list really reaches the database; room for ROWS jobs."""
     app_config["POSTS_CACHE"] = False
+    app_config["JOB_MAX_ACTIVE_PER_USER"] = ROWS
     return app_config
 
 
