@@ -94,6 +94,7 @@ class Settings(BaseSettings):
     LOG_FORMAT: Literal["text", "json"] | None = None
     METRICS_TOKEN: SecretStr | None = None
     WORKER_METRICS_PORT: int | None = Field(default=None, gt=0, lt=65536)
+    WORKER_METRICS_HOST: str = "127.0.0.1"
     SENTRY_DSN: SecretStr | None = None
     SENTRY_TRACES_SAMPLE_RATE: float = Field(default=0.0, ge=0.0, le=1.0)
 

@@ -2,7 +2,8 @@
 
 Under gunicorn each worker process writes its samples to files in ``PROMETHEUS_MULTIPROC_DIR``
 (``gunicorn.conf.py`` sets that up before any worker starts) and ``/metrics`` merges them; the
-RQ worker is a single process and serves its own samples on ``127.0.0.1:WORKER_METRICS_PORT``.
+RQ worker is a single process and serves its own samples on ``WORKER_METRICS_HOST``
+(127.0.0.1 by default) at ``WORKER_METRICS_PORT``.
 ``/metrics`` answers only with ``Authorization: Bearer <METRICS_TOKEN>``, and is off (404)
 while ``METRICS_TOKEN`` is unset.
 """
@@ -166,9 +167,13 @@ def init_app(app: Flask) -> None:
     app.add_url_rule("/metrics", endpoint="metrics", view_func=_metrics_view)
 
 
-def serve_worker_metrics(port: int, connection: Redis) -> WSGIServer:
-    """Serve the worker's samples and the queue depths on ``127.0.0.1:port`` (a daemon thread)."""
+def serve_worker_metrics(port: int, connection: Redis, *, host: str = "127.0.0.1") -> WSGIServer:
+    """Serve the worker's samples and the queue depths on ``host:port`` (a daemon thread).
+
+    Loopback by default: the endpoint has no authentication of its own, so a wider ``host``
+    (a Kubernetes pod's address) belongs behind a NetworkPolicy.
+    """
     server, _thread = start_http_server(
-        port, addr="127.0.0.1", registry=scrape_registry(lambda: connection)
+        port, addr=host, registry=scrape_registry(lambda: connection)
     )
     return server

@@ -145,8 +145,9 @@ def run_worker(app: Flask, queues: Sequence[str] = QUEUE_NAMES, *, burst: bool =
         )
         worker.inline_queues = settings.inline_queues
         if settings.WORKER_METRICS_PORT:
-            serve_worker_metrics(settings.WORKER_METRICS_PORT, connection)
-            log.info("metrics on http://127.0.0.1:%d/metrics", settings.WORKER_METRICS_PORT)
+            host, port = settings.WORKER_METRICS_HOST, settings.WORKER_METRICS_PORT
+            serve_worker_metrics(port, connection, host=host)
+            log.info("metrics on http://%s:%d/metrics", host, port)
         log.info(
             "worker %s on %s (in-process: %s)",
             worker.name,
