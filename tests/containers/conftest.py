@@ -375,3 +375,5 @@ def stack(image: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]
     yield project
     print(project.logs()[-6000:])
     project("--profile", "mysql", "down", "-v", "--remove-orphans", check=False)
+    for network in project.networks():  # a test that failed before its own check
+        docker("network", "rm", network, check=False)

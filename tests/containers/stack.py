@@ -26,6 +26,11 @@ ROOT = Path(__file__).resolve().parents[2]
 #: Compose v2 as `make compose` installs it (a docker CLI plugin that also runs on its own).
 COMPOSE_PLUGIN = ROOT / ".venv" / "libexec" / "docker" / "cli-plugins" / "docker-compose"
 SERVICE_BASE_IMAGE = os.environ.get("SERVICE_BASE_IMAGE", "ci/debian:bookworm")
+#: The bases compose.dev.yaml builds (and runs the front end) on: the CI engine's local ones.
+DEV_BASES = {
+    "PYTHON_IMAGE": os.environ.get("PYTHON_IMAGE", "ci/python:3.11-slim"),
+    "NODE_IMAGE": os.environ.get("NODE_IMAGE", "ci/node:18-slim"),
+}
 APP_SERVICES = ("web", "worker", "dashboard")
 
 
@@ -92,6 +97,8 @@ class Stack:
         self.env = {
             **os.environ,
             "FLASKYARD_IMAGE": image,
+            "FLASKYARD_DEV_IMAGE": f"{image}-dev",
+            **DEV_BASES,
             "SERVICE_BASE_IMAGE": SERVICE_BASE_IMAGE,
             "SECRETS_PATH": str(self.secrets),
             "CI_WEB_PORT": str(self.ports["web"]),
@@ -124,12 +131,13 @@ class Stack:
             )
         return result
 
-    def up(self, *services: str, profile: str | None = None) -> float:
+    def up(self, *services: str, profile: str | None = None, files: tuple[str, ...] = ()) -> float:
         """``up -d --wait`` the services (and what they depend on); return the seconds it took."""
         self.last_up = time.time()
         started = time.monotonic()
         extra = ("--profile", profile) if profile else ()
-        self(*extra, "up", "-d", "--wait", "--wait-timeout", "240", "--no-build", *services)
+        wait = ("up", "-d", "--wait", "--wait-timeout", "240", "--no-build")
+        self(*extra, *wait, *services, files=files)
         return time.monotonic() - started
 
     def container(self, service: str) -> Container:
@@ -168,6 +176,23 @@ class Stack:
             [
                 "docker",
                 "volume",
+                "ls",
+                "-q",
+                "--filter",
+                f"label=com.docker.compose.project={self.project}",
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        return sorted(result.stdout.split())
+
+    def networks(self) -> list[str]:
+        """Networks Compose made for this project (none may exist on the CI engine)."""
+        result = subprocess.run(
+            [
+                "docker",
+                "network",
                 "ls",
                 "-q",
                 "--filter",

@@ -6,6 +6,9 @@ The tests share one stack (the session's ``stack`` fixture) and run in file orde
 
 from __future__ import annotations
 
+import os
+import re
+import shutil
 import subprocess
 import time
 
@@ -13,6 +16,7 @@ import pytest
 from redis import Redis
 
 from tests.containers.conftest import (
+    docker,
     http,
     migration_heads,
     run_demo_job,
@@ -147,3 +151,73 @@ def test_mysql_profile_boots_and_migrates_its_own_mariadb(stack: Stack) -> None:
     started = time.monotonic()
     stack("--profile", "mysql", "stop", "web-mysql", "worker-mysql", "mysql")
     print(f"mysql profile stopped in {time.monotonic() - started:.1f} s")
+
+
+def test_dev_overlay_reloads_python_and_rebuilds_assets(
+    stack: Stack, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    # A copy of the checkout is mounted (DEV_SOURCE) and edited, never the checkout itself.
+    source = tmp_path_factory.mktemp("dev-source")
+    # The front end watcher is compose.dev.yaml's only service compose.ci.yaml cannot name.
+    host_frontend = source / "compose.frontend-host.yaml"
+    host_frontend.write_text("services:\n  frontend:\n    network_mode: host\n")
+    dev_files = ("compose.yaml", "compose.dev.yaml", "compose.ci.yaml", str(host_frontend))
+    skip = shutil.ignore_patterns("__pycache__", "node_modules", "dist", "*.mo")
+    for name in ("flaskyard", "frontend", "requirements"):
+        shutil.copytree(ROOT / name, source / name, ignore=skip)
+    for path in [source, *source.rglob("*")]:
+        os.chown(path, 10001, 10001)
+    stack.env.update(
+        DEV_SOURCE=str(source),
+        DEV_UID="10001",
+        DEV_GID="10001",
+    )
+    # CI tags the Dockerfile's dev stage next to the image (its classic build passes through it
+    # anyway); elsewhere Compose builds it here.
+    if docker("image", "inspect", stack.env["FLASKYARD_DEV_IMAGE"], check=False).returncode:
+        started = time.monotonic()
+        stack("build", "web", files=dev_files, timeout=900)
+        print(f"\ndev image built in {time.monotonic() - started:.0f} s")
+    try:
+        took = stack.up("web", "frontend", files=dev_files)
+        print(f"up --wait (dev overlay: web with the reloader, rollup -w): {took:.1f} s")
+        web = stack.container("web")
+        assert "Debugger is active" in web.logs() or "debug" in web.logs().lower()
+        status, body = http("GET", web.base + "/healthz")
+        assert status == 200 and body == {"status": "ok"}, body
+
+        health = source / "flaskyard" / "health.py"
+        text = health.read_text()
+        edited = text.replace('return {"status": "ok"}', 'return {"status": "ok", "edited": "yes"}')
+        assert edited != text
+        health.write_text(edited)
+        changed = time.monotonic()
+
+        def reloaded() -> bool:
+            try:
+                body = http("GET", web.base + "/healthz", timeout=3)[1]
+                return bool(body == {"status": "ok", "edited": "yes"})
+            except OSError:
+                return False
+
+        wait_until(reloaded, 60, "the edited health.py to be served")
+        print(f"python edit served after {time.monotonic() - changed:.1f} s")
+
+        def stylesheet() -> str:
+            status, page = http("GET", web.base + "/")
+            found = re.search(r'href="(/assets/app-[^"]+\.css)"', str(page))
+            if status != 200 or not found:
+                return ""
+            return str(http("GET", web.base + found.group(1))[1])
+
+        wait_until(lambda: bool(stylesheet()), 240, "rollup's first build to be served")
+        styles = source / "frontend" / "src" / "styles.css"
+        styles.write_text(styles.read_text() + "\n.dev-reload-marker { color: #123456; }\n")
+        changed = time.monotonic()
+        wait_until(lambda: "dev-reload-marker" in stylesheet(), 120, "the rebuilt stylesheet")
+        print(f"stylesheet edit served after {time.monotonic() - changed:.1f} s")
+    finally:
+        stack(
+            "rm", "--stop", "--force", "--volumes", "web", "frontend", files=dev_files, check=False
+        )
+        docker("volume", "rm", "-f", f"{stack.project}_dev-data", check=False)
