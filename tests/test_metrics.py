@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import logging
+import re
 import secrets
 import socket
 import urllib.request
@@ -23,6 +24,7 @@ from tests.support.backends import SQLITE, TWO_BACKENDS
 from tests.support.fixtures import Accounts, _isolated_redis, accounts, jobs_redis_url, redis
 from tests.support.http import JOBS, problem
 from tests.support.jobs import run_inline_worker, start_job
+from tests.support.servers import ROOT
 
 __all__ = ["_isolated_redis", "accounts", "jobs_redis_url", "redis"]
 
@@ -204,3 +206,25 @@ def test_open_event_streams_are_counted(metrics_app: APIFlask, accounts: Account
     assert value(scrape(client), "flaskyard_event_streams_open") == before + 1
     response.close()
     assert value(scrape(client), "flaskyard_event_streams_open") == before
+
+
+def test_the_grafana_dashboard_queries_only_metrics_the_app_defines(redis: Redis) -> None:
+    dashboard = json.loads((ROOT / "deploy" / "grafana" / "flaskyard.json").read_text())
+    queries = [
+        target["expr"]
+        for panel in dashboard["panels"]
+        for target in panel["targets"]
+        if "expr" in target
+    ]
+    used = {name for query in queries for name in re.findall(r"\bflaskyard_[a-z_]+", query)}
+    families = list(scrape_registry(lambda: redis).collect())
+    defined = {
+        family.name + suffix
+        for family in families
+        for suffix in ("", "_total", "_bucket", "_count", "_sum")
+        if family.name.startswith("flaskyard_")
+    }
+    assert used, "the dashboard has no queries"
+    assert used <= defined, used - defined
+    panels_by_metric = {name.removesuffix("_total").removesuffix("_bucket") for name in used}
+    assert {f.name for f in families if f.name.startswith("flaskyard_")} <= panels_by_metric
