@@ -138,7 +138,7 @@ def fleet(stack: Stack, image: str, haproxy_image: str) -> Iterator[dict[str, Co
     """web1, web2, worker1, worker2 and the balancer, on the stack's database and Redis."""
     stack.up("db", "redis")
     # Only this fleet serves and works jobs during the test.
-    stack("stop", *APP_SERVICES)
+    stack("--profile", "mysql", "stop", *APP_SERVICES, "web-mysql", "worker-mysql")
     port, lb_port, stats_port = free_port(), free_port(), free_port()
     tag = uuid.uuid4().hex[:6]
     common = [
