@@ -75,7 +75,40 @@ RUN /opt/installer/bin/pip wheel --no-deps --no-build-isolation --wheel-dir /tmp
       ! -name favicon-32x32.png -delete \
  && rm -rf /opt/venv/share
 
-# --- 3. runtime --------------------------------------------------------------------------------
+# --- 3. development (compose.dev.yaml): the dev lock on top of the locked venv ---------------
+# Built only with `--target dev`, though classic (non-BuildKit) builders pass through it on
+# every build: it sits before the runtime stage so a plain `docker build` makes the runtime
+# image, and it reuses the python stage, so all it adds is the dev-only packages (by uv, from
+# requirements/dev.txt, with $PIP_INSTALL_ARGS). The source is bind-mounted at /src, ahead of
+# the installed package on PYTHONPATH. Its start installs the lock again when the mounted one
+# differs from the one installed here, so a lock change needs no rebuild.
+FROM python AS dev
+ARG PIP_INSTALL_ARGS=""
+ENV PYTHONPATH=/src \
+    PYTHONUNBUFFERED=1 \
+    PIP_INSTALL_ARGS=${PIP_INSTALL_ARGS} \
+    FLASK_APP=flaskyard \
+    GUNICORN_BIND=0.0.0.0:5000 \
+    INSTANCE_DIR=/data/instance \
+    UPLOAD_DIR=/data/uploads
+# The dev containers run as the developer's uid (DEV_UID), so the venv and /data are theirs too.
+# hadolint ignore=DL3008,SC2086
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends tini \
+ && rm -rf /var/lib/apt/lists/* \
+ && /opt/installer/bin/uv pip install --python /opt/venv/bin/python --require-hashes --no-deps \
+      $PIP_INSTALL_ARGS -r /src/requirements/dev.txt \
+ && sha256sum /src/requirements/dev.txt >/opt/venv/.dev-lock.sha256 \
+ && mkdir -p /data/instance /data/uploads /app \
+ && chmod -R a+rwX /opt/venv /data
+COPY gunicorn.conf.py /app/
+COPY docker/dev-entrypoint.sh /usr/local/bin/
+WORKDIR /src
+EXPOSE 5000
+ENTRYPOINT ["tini", "--", "dev-entrypoint.sh"]
+CMD ["python", "-m", "flaskyard.boot", "web"]
+
+# --- 4. runtime --------------------------------------------------------------------------------
 FROM ${PYTHON_IMAGE} AS runtime
 ARG PYTHON_IMAGE
 # Which base this was built on, so `make bench-image` can report the size over it.
@@ -113,3 +146,4 @@ HEALTHCHECK --interval=15s --timeout=6s --start-period=60s --retries=3 \
   CMD ["python", "-m", "flaskyard.boot", "healthcheck"]
 ENTRYPOINT ["tini", "--", "python", "-m", "flaskyard.boot"]
 CMD ["web"]
+

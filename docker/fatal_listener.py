@@ -9,6 +9,7 @@ stops the other program gracefully; supervise.py then exits 1.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import sys
@@ -23,7 +24,10 @@ WINDOW_SECONDS = 120.0
 
 
 def _give_up(name: str, why: str) -> None:
-    print(f"fatal_listener: {name} {why}; stopping the container.", file=sys.stderr, flush=True)
+    message = f"fatal_listener: {name} {why}; stopping the container."
+    if os.environ.get("FLASKYARD_JSON_LOGS") == "1":
+        message = json.dumps({"level": "ERROR", "name": "supervisord", "message": message})
+    print(message, file=sys.stderr, flush=True)
     marker = os.environ.get("FLASKYARD_FATAL_MARKER")
     if marker:
         Path(marker).write_text(name + "\n", encoding="utf-8")

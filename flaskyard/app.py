@@ -13,7 +13,7 @@ from apiflask import APIFlask
 from flask.cli import FlaskGroup
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from flaskyard import admin, broker, cli, errors, health, i18n, inputs, logs, security
+from flaskyard import admin, broker, cli, errors, health, i18n, inputs, logs, metrics, security
 from flaskyard import settings as app_settings
 from flaskyard.account.routes import bp as account_bp
 from flaskyard.auth import revocation, throttle, tokens
@@ -27,6 +27,7 @@ from flaskyard.jobs.routes import bp as jobs_bp
 from flaskyard.mailbox.routes import bp as mailbox_bp
 from flaskyard.posts import cache as posts_cache
 from flaskyard.posts.routes import bp as posts_bp
+from flaskyard.sentry import init_sentry
 from flaskyard.uploads.routes import bp as uploads_bp
 from flaskyard.users.passwords import EXTENSION_KEY as HASHER_KEY
 from flaskyard.users.passwords import GATE_KEY as HASH_GATE_KEY
@@ -146,7 +147,9 @@ def build_base(settings: Settings) -> APIFlask:
     app.debug = settings.APP_ENV == "development" and app.debug
 
     logs.configure_logging(settings.LOG_LEVEL, settings.log_format)
+    init_sentry(settings, release=VERSION)
     logs.init_app(app)
+    metrics.init_app(app)
     errors.init_app(app)
 
     params = TESTING_PARAMETERS if settings.testing else OWASP_PARAMETERS

@@ -103,13 +103,20 @@ class Settings(BaseSettings):
     SERVER: Literal["gunicorn", "granian"] = "gunicorn"
     LOG_LEVEL: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
     LOG_FORMAT: Literal["text", "json"] | None = None
+    METRICS_TOKEN: SecretStr | None = None
+    WORKER_METRICS_PORT: int | None = Field(default=None, gt=0, lt=65536)
+    WORKER_METRICS_HOST: str = "127.0.0.1"
+    SENTRY_DSN: SecretStr | None = None
+    SENTRY_TRACES_SAMPLE_RATE: float = Field(default=0.0, ge=0.0, le=1.0)
 
     @field_validator("LOG_LEVEL", mode="before")
     @classmethod
     def _upper_level(cls, value: Any) -> Any:
         return value.upper() if isinstance(value, str) else value
 
-    @field_validator("DATABASE_URL", "REDIS_URL", "MAIL_SERVER", mode="before")
+    @field_validator(
+        "DATABASE_URL", "REDIS_URL", "MAIL_SERVER", "METRICS_TOKEN", "SENTRY_DSN", mode="before"
+    )
     @classmethod
     def _blank_is_unset(cls, value: Any) -> Any:
         return None if isinstance(value, str) and not value.strip() else value
@@ -135,6 +142,16 @@ class Settings(BaseSettings):
             raise ValueError(
                 "TOKEN_BLOCKLIST=memory is per process; production with more than one worker "
                 "needs redis or database."
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _metrics_token(self) -> Settings:
+        token = self.METRICS_TOKEN.get_secret_value() if self.METRICS_TOKEN else None
+        if token is not None and self.APP_ENV == "production" and secret_problem(token):
+            raise ValueError(
+                f"METRICS_TOKEN {secret_problem(token)}; use a random value of at least "
+                f"{MIN_SECRET_BYTES} bytes, or leave it unset to turn /metrics off."
             )
         return self
 

@@ -7,6 +7,9 @@ import re
 import sys
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 
 from flask import Flask, Response, g, has_request_context, request
 from pythonjsonlogger.json import JsonFormatter
@@ -16,7 +19,12 @@ _VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 TEXT_FORMAT = "%(asctime)s %(levelname)s [%(request_id)s] %(name)s: %(message)s"
 JSON_FORMAT = "%(asctime)s %(levelname)s %(name)s %(message)s %(request_id)s"
 
+#: Libraries whose records go through the same handler (JSON lines in production).
+ADOPTED_LOGGERS = ("rq", "alembic", "flask_migrate")
+
 request_logger = logging.getLogger("flaskyard.request")
+#: The request id outside a request: a job carries the one of the request that enqueued it.
+_bound_request_id: ContextVar[str | None] = ContextVar("flaskyard_request_id", default=None)
 
 
 class RequestIdFilter(logging.Filter):
@@ -24,8 +32,27 @@ class RequestIdFilter(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         if not hasattr(record, "request_id"):
-            record.request_id = g.get("request_id", "-") if has_request_context() else "-"
+            record.request_id = current_request_id() or "-"
         return True
+
+
+def current_request_id() -> str | None:
+    """The id of the request being served, or of the request that enqueued the running job."""
+    if has_request_context():
+        value: str | None = g.get("request_id")
+        return value
+    return _bound_request_id.get()
+
+
+@contextmanager
+def bound_request_id(request_id: str | None) -> Iterator[None]:
+    """Log with ``request_id`` while outside a request (a job enqueued by that request)."""
+    valid = request_id if request_id and _VALID_REQUEST_ID.match(request_id) else None
+    token = _bound_request_id.set(valid)
+    try:
+        yield
+    finally:
+        _bound_request_id.reset(token)
 
 
 def configure_logging(level: str, fmt: str) -> None:
@@ -43,6 +70,13 @@ def configure_logging(level: str, fmt: str) -> None:
     root.handlers = [handler]
     root.setLevel(level)
     root.propagate = False
+    # RQ adds its own (text) handler only to a logger without one, and the migrations' env.py
+    # keeps alembic.ini's handlers off when these loggers already have this one.
+    for name in ADOPTED_LOGGERS:
+        adopted = logging.getLogger(name)
+        adopted.handlers = [handler]
+        adopted.setLevel(level)
+        adopted.propagate = False
 
 
 def _start() -> None:

@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 import uuid
 from collections.abc import Sequence
+from typing import Any
 
 from flask import Flask
 from rq import Queue, Worker
@@ -25,6 +27,8 @@ from flaskyard.broker import QUEUE_NAMES, get_redis
 from flaskyard.extensions import db
 from flaskyard.jobs import services as jobs
 from flaskyard.jobs.models import Job as JobRow
+from flaskyard.logs import bound_request_id
+from flaskyard.metrics import JOB_DURATION, JOBS_ENDED, serve_worker_metrics
 from flaskyard.settings import get_settings
 
 log = logging.getLogger("flaskyard.worker")
@@ -38,6 +42,19 @@ class FlaskyardWorker(Worker):
     heartbeat_grace = 15
 
     def execute_job(self, job: Job, queue: Queue) -> None:
+        started = time.perf_counter()
+        try:
+            self._execute(job, queue)
+        finally:
+            self._observe(job.id, time.perf_counter() - started)
+
+    def perform_job(self, job: Job, queue: Queue) -> Any:
+        # Runs in this process for inline queues and in the work horse otherwise: either way
+        # every line the job logs carries the id of the request that enqueued it.
+        with bound_request_id(job.meta.get("request_id")):
+            return super().perform_job(job, queue)
+
+    def _execute(self, job: Job, queue: Queue) -> None:
         if queue.name not in self.inline_queues:
             super().execute_job(job, queue)
             # The horse may have died without writing its end; RQ has recorded it by now.
@@ -77,6 +94,21 @@ class FlaskyardWorker(Worker):
         if changed:
             log.info("reconciled %d job rows with RQ", changed)
 
+    def _observe(self, rq_job_id: str, seconds: float) -> None:
+        # Counted here, in the worker process, for forked jobs too (a work horse's counters
+        # die with it); the row holds the status the run ended in.
+        try:
+            row = db.session.get(JobRow, uuid.UUID(rq_job_id))
+            if row is not None:
+                JOBS_ENDED.labels(row.type, row.status).inc()
+                JOB_DURATION.labels(row.type).observe(seconds)
+        except ValueError:
+            pass  # not one of our jobs (its id is no UUID)
+        except Exception:  # a metric is never worth a worker
+            log.warning("recording metrics for job %s failed", rq_job_id, exc_info=True)
+        finally:
+            db.session.remove()
+
     def _reconcile(self, rq_job_id: str) -> None:
         try:
             row = db.session.get(JobRow, uuid.UUID(rq_job_id))
@@ -112,6 +144,10 @@ def run_worker(app: Flask, queues: Sequence[str] = QUEUE_NAMES, *, burst: bool =
             worker_ttl=settings.WORKER_MAINTENANCE_INTERVAL + 15,
         )
         worker.inline_queues = settings.inline_queues
+        if settings.WORKER_METRICS_PORT:
+            host, port = settings.WORKER_METRICS_HOST, settings.WORKER_METRICS_PORT
+            serve_worker_metrics(port, connection, host=host)
+            log.info("metrics on http://%s:%d/metrics", host, port)
         log.info(
             "worker %s on %s (in-process: %s)",
             worker.name,

@@ -122,6 +122,12 @@ def compile_translations() -> None:
         log.info("translations already compiled (%d catalogues)", len(catalogues))
         return
     command = [sys.executable, "-m", "flask", "--app", "flaskyard", "translate", "compile"]
-    result = subprocess.run(command, check=False)  # noqa: S603 - our own interpreter and command
+    # Captured and logged, so even this step's output is a log line (JSON in production).
+    result = subprocess.run(  # noqa: S603 - our own interpreter and command
+        command, check=False, capture_output=True, text=True
+    )
+    for line in (result.stdout + result.stderr).splitlines():
+        if line.strip():
+            log.info("translate compile: %s", line.strip())
     if result.returncode != 0:
         raise BootError("flask translate compile failed; see the lines above.")

@@ -6,6 +6,7 @@ module); it looks the type up in the registry, runs its task, and writes the out
 
 from __future__ import annotations
 
+import logging
 import uuid
 from typing import Any
 
@@ -19,6 +20,8 @@ from flaskyard.extensions import db
 from flaskyard.jobs.models import Job
 from flaskyard.jobs.registry import JOB_TYPES
 from flaskyard.jobs.runtime import MESSAGE_MAX, JobCanceled, JobFailed, notify
+
+log = logging.getLogger("flaskyard.jobs")
 
 #: Failures worth another try: the database or Redis blinked, a socket dropped.
 TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
@@ -42,6 +45,7 @@ def _finish(job_id: uuid.UUID, **fields: Any) -> None:
         for name, value in fields.items():
             setattr(row, name, value)
         db.session.commit()
+        log.info("job %s (%s) %s", job_id, row.type, fields.get("status", "updated"))
     notify(job_id)
 
 
@@ -70,6 +74,7 @@ def execute(job_id: str) -> dict[str, Any] | None:
         params = dict(row.params)
         row.status, row.started_at, row.error = "started", utcnow(), None
         db.session.commit()
+        log.info("job %s (%s) started", key, row.type)
         notify(key)
         result = job_type.run(key, params)
         _finish(key, status="finished", progress=100, result=result, ended_at=utcnow())

@@ -29,6 +29,7 @@ from flaskyard.jobs.models import TERMINAL, Job
 from flaskyard.jobs.runtime import EVENTS_CHANNEL
 from flaskyard.jobs.schemas import JobOut
 from flaskyard.jobs.services import view
+from flaskyard.metrics import OPEN_STREAMS
 
 EXTENSION_KEY = "flaskyard.job_events"
 HEARTBEAT_SECONDS = 15.0
@@ -153,6 +154,7 @@ def get_hub() -> Hub | None:
 def stream(hub: Hub, job_id: uuid.UUID, last_event_id: str | None) -> Iterator[str]:
     """The SSE stream of one job: its state now, then on every change, ending with the job."""
     inbox = hub.watch(job_id)
+    OPEN_STREAMS.inc()
     try:
         yield "retry: 3000\n\n"
         current = hub.snapshot(job_id)
@@ -169,4 +171,5 @@ def stream(hub: Hub, job_id: uuid.UUID, last_event_id: str | None) -> Iterator[s
             except queue.Empty:
                 yield ": keep-alive\n\n"
     finally:
+        OPEN_STREAMS.dec()
         hub.unwatch(job_id, inbox)

@@ -28,6 +28,8 @@ from flaskyard.jobs import runtime
 from flaskyard.jobs.entry import execute
 from flaskyard.jobs.models import TERMINAL, Job
 from flaskyard.jobs.registry import JOB_TYPES
+from flaskyard.logs import current_request_id
+from flaskyard.metrics import JOBS_ENQUEUED
 from flaskyard.settings import current_settings
 
 RETRY_INTERVALS = [5, 30, 120]
@@ -141,8 +143,10 @@ def dispatch(*, session: DbSession, row: Job, owner: Principal) -> None:
             if job_type.retries
             else None,
             description=f"{row.type} for {owner.username}",
-            meta={"progress": 0, "message": ""},
+            # The worker logs the job's lines with the id of the request that asked for it.
+            meta={"progress": 0, "message": "", "request_id": current_request_id()},
         )
+        JOBS_ENQUEUED.labels(row.type).inc()
     except RedisError as exc:
         session.delete(row)
         session.flush()

@@ -354,3 +354,28 @@ def run_demo_job(
             return ended
         time.sleep(0.2)
     raise AssertionError(f"Job {job['id']} did not end in {timeout} s: {job}")
+
+
+# --- the compose stack -------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def stack(image: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """compose.yaml's stack (CI overlay), shared by the compose and scale-out tests.
+
+    The service images are built once here; each test brings up what it needs with ``up``.
+    """
+    # stack.py builds on this module's helpers, so it is imported once they exist.
+    from tests.containers.stack import Stack
+
+    project = Stack(image, tmp_path_factory.mktemp("stack"))
+    started = time.monotonic()
+    project("--profile", "mysql", "build", "db", "redis", "mysql", timeout=900)
+    print(
+        f"\nservice images (postgres, redis, mariadb) built in {time.monotonic() - started:.0f} s"
+    )
+    yield project
+    print(project.logs()[-6000:])
+    project("--profile", "mysql", "down", "-v", "--remove-orphans", check=False)
+    for network in project.networks():  # a test that failed before its own check
+        docker("network", "rm", network, check=False)

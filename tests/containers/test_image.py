@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import socket
 import threading
@@ -321,6 +322,16 @@ def test_all_in_one_serves_works_jobs_and_reloads_without_dropping_requests(
     assert "Handling signal: hup" in box.logs()
     assert not failures, failures[:5]
     assert len(statuses) > 20
+    # Production logs JSON lines from every process: boot, supervisord, gunicorn, RQ, Alembic.
+    lines = [line for line in box.logs().splitlines() if line.strip()]
+    records = []
+    for line in lines:
+        try:
+            records.append(json.loads(line))
+        except ValueError:
+            raise AssertionError(f"not a JSON line: {line!r}") from None
+    names = {str(record.get("name")) for record in records}
+    assert {"supervisord", "gunicorn.access", "rq.worker", "alembic.runtime.migration"} <= names
 
 
 def test_restart_workers_explains_a_missing_pid_file(production: Production) -> None:
