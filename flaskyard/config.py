@@ -1,32 +1,29 @@
-"""Typed settings: environment, ``.env.d`` files, ``*_FILE`` and ``DOCKER-SECRET->`` expansion."""
+"""Typed settings, validated: checks, derived values, load_settings (sources: environment.py)."""
 
 from __future__ import annotations
 
 import os
 import re
-import secrets
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
-from dotenv import dotenv_values
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from flaskyard.environment import ALIASES as ALIASES
+from flaskyard.environment import DOCKER_SECRET_PREFIX as DOCKER_SECRET_PREFIX
+from flaskyard.environment import MODES as MODES
+from flaskyard.environment import ConfigError as ConfigError
+from flaskyard.environment import expand_setting as expand_setting
+from flaskyard.environment import instance_secret as instance_secret
+from flaskyard.environment import layered_environment as layered_environment
+from flaskyard.environment import resolve_mode as resolve_mode
+
 Mode = Literal["development", "production", "testing"]
-MODES: tuple[str, ...] = ("development", "production", "testing")
-DOCKER_SECRET_PREFIX = "DOCKER-SECRET->"  # noqa: S105 - a marker, not a secret
-DEFAULT_SECRETS_DIR = "/run/secrets"
 MIN_SECRET_BYTES = 32
 #: Room for multipart framing around the largest allowed upload.
 UPLOAD_OVERHEAD_BYTES = 1024 * 1024
-
-#: Old names still accepted; the first one of each tuple that is set wins.
-ALIASES: dict[str, tuple[str, ...]] = {
-    "APP_ENV": ("FLASK_ENV",),
-    "TOKEN_BLOCKLIST": ("BLACKLIST_STORAGE_TYPE",),
-    "FRONTEND_DIR": ("FLASK_STATIC_DIR", "FLASK_TEMPLATE_DIR"),
-}
 
 #: Values people paste from examples; production refuses them.
 PLACEHOLDER_SECRETS = frozenset(
@@ -35,11 +32,6 @@ PLACEHOLDER_SECRETS = frozenset(
     "replace-me xxx".split()
 )
 _PLACEHOLDER_WORDS = re.compile(r"change[-_ ]?(me|this)|replace[-_ ]?me|placeholder|example", re.I)
-_SECRET_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
-
-
-class ConfigError(Exception):
-    """The configuration cannot be used; the message is one sentence for the operator."""
 
 
 class Settings(BaseSettings):
@@ -273,68 +265,6 @@ def setting_names() -> tuple[str, ...]:
     return tuple(Settings.model_fields)
 
 
-def resolve_mode(environ: Mapping[str, str]) -> str:
-    """Read the mode from ``APP_ENV`` or ``FLASK_ENV`` (or their ``_FILE``); default development."""
-    raw = expand_setting("APP_ENV", environ) or "development"
-    mode = raw.strip().lower()
-    if mode not in MODES:
-        raise ConfigError(f"APP_ENV must be one of {', '.join(MODES)}, not {raw!r}.")
-    return mode
-
-
-def _read_file(name: str, path: str) -> str:
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(
-            f"{name} points at {path!r}, which cannot be read: {exc.strerror}."
-        ) from exc
-    return text[:-1] if text.endswith("\n") else text
-
-
-def _expand_docker_secret(name: str, value: str, secrets_dir: Path) -> str:
-    if not value.startswith(DOCKER_SECRET_PREFIX):
-        return value
-    secret = value[len(DOCKER_SECRET_PREFIX) :].strip()
-    if not _SECRET_NAME.match(secret):
-        raise ConfigError(f"{name} names an invalid Docker secret {secret!r}.")
-    return _read_file(name, str(secrets_dir / secret))
-
-
-def layered_environment(
-    environ: Mapping[str, str], project_dir: Path | None = None
-) -> dict[str, str]:
-    """Merge ``.env.d/.env.<mode>`` under the real environment; the real environment wins."""
-    mode = resolve_mode(environ)
-    env_file = (project_dir or Path.cwd()) / ".env.d" / f".env.{mode}"
-    merged: dict[str, str] = {}
-    if env_file.is_file():
-        merged.update({k: v for k, v in dotenv_values(env_file).items() if v is not None})
-    merged.update(environ)
-    for name in ("APP_ENV", *ALIASES["APP_ENV"]):
-        merged.pop(name, None)
-        merged.pop(f"{name}_FILE", None)
-    merged["APP_ENV"] = mode
-    return merged
-
-
-def expand_setting(name: str, environ: Mapping[str, str]) -> str | None:
-    """Read one setting from ``NAME``, an alias, or ``NAME_FILE``, expanding Docker secrets."""
-    secrets_dir = Path(environ.get("SECRETS_DIR") or DEFAULT_SECRETS_DIR)
-    candidates = [name, *ALIASES.get(name, ())]
-    present = [n for n in candidates if n in environ]
-    files = [n for n in candidates if f"{n}_FILE" in environ]
-    if present and files:
-        raise ConfigError(f"Set either {present[0]} or {files[0]}_FILE, not both.")
-    if present:
-        return _expand_docker_secret(present[0], environ[present[0]], secrets_dir)
-    if files:
-        file_var = f"{files[0]}_FILE"
-        path = _expand_docker_secret(file_var, environ[file_var], secrets_dir)
-        return _expand_docker_secret(files[0], _read_file(file_var, path), secrets_dir)
-    return None
-
-
 def expand_environment(environ: Mapping[str, str]) -> dict[str, str]:
     """Apply aliases, ``NAME_FILE`` and ``DOCKER-SECRET->name`` to the settings in ``environ``.
 
@@ -372,18 +302,3 @@ def load_settings(
         return Settings(**values)
     except ValidationError as exc:
         raise ConfigError(f"Invalid configuration: {_describe(exc)}") from exc
-
-
-def instance_secret(instance_dir: Path, name: str) -> str:
-    """Return a per-instance random secret for development, creating it once (mode 0600)."""
-    path = instance_dir / name
-    try:
-        return path.read_text(encoding="utf-8").strip()
-    except FileNotFoundError:
-        pass
-    instance_dir.mkdir(parents=True, exist_ok=True)
-    value = secrets.token_urlsafe(48)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        handle.write(value + "\n")
-    return value
