@@ -54,6 +54,7 @@ def test_compose_files_are_valid_for_compose_v2_and_v1(stack: Stack) -> None:
 
 
 def test_up_wait_starts_the_app_only_after_db_and_redis_are_healthy(stack: Stack) -> None:
+    stack("--profile", "mysql", "down", "-v")  # from nothing, whatever ran before
     took = stack.up(*APP_SERVICES)
     print(f"\nup --wait (db, redis, then web, worker, dashboard): {took:.1f} s")
     states = {entry["Service"]: entry for entry in stack.ps()}
