@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterator
 from typing import cast
 from wsgiref.simple_server import WSGIServer
 
+from apiflask import APIFlask
 from flask import Flask, Response, current_app, g, request
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -164,7 +165,11 @@ def init_app(app: Flask) -> None:
     """Count and time every request by route template, and serve ``/metrics``."""
     app.before_request(_start)
     app.after_request(_observe)
-    app.add_url_rule("/metrics", endpoint="metrics", view_func=_metrics_view)
+    view = _metrics_view
+    if isinstance(app, APIFlask):
+        # An operations endpoint for Prometheus, not part of the API the spec describes.
+        view = app.doc(hide=True)(_metrics_view)
+    app.add_url_rule("/metrics", endpoint="metrics", view_func=view)
 
 
 def serve_worker_metrics(port: int, connection: Redis, *, host: str = "127.0.0.1") -> WSGIServer:

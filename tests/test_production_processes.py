@@ -89,6 +89,8 @@ def test_production_processes_log_json_lines_and_merge_metrics(
             "GUNICORN_WORKERS": "2",
             "GUNICORN_PID_FILE": str(tmp_path / "gunicorn.pid"),
             "METRICS_TOKEN": TOKEN,
+            # The test signs up and writes at once; confirming by mail is not what it checks.
+            "REQUIRE_VERIFIED_EMAIL": "false",
             "RATELIMIT_KEY_PREFIX": f"test-{secrets.token_hex(8)}",
             "PYTHONUNBUFFERED": "1",
         }

@@ -321,6 +321,13 @@ def test_sigkill_of_an_inline_worker_is_recovered_by_another(
 # -- many jobs writing to the database at once --------------------------------------------------
 
 
+@pytest.fixture
+def app_config(app_config: dict[str, Any]) -> dict[str, Any]:
+    """Room for the hundred jobs one user queues at once below, under the per-user job cap."""
+    app_config["JOB_MAX_ACTIVE_PER_USER"] = 200
+    return app_config
+
+
 @pytest.mark.slow
 @POSTGRES
 def test_a_hundred_imports_on_three_workers(
