@@ -148,6 +148,8 @@ def fleet(stack: Stack, image: str, haproxy_image: str) -> Iterator[dict[str, Co
         "-e", "DATABASE_URL=DOCKER-SECRET->database_url",
         "-e", f"REDIS_URL={stack.redis_url}",
         "-e", "BOOT_WAIT_TIMEOUT=120",
+        # The load signs up and writes at once, without confirming an address by mail.
+        "-e", "REQUIRE_VERIFIED_EMAIL=false",
         "--read-only", "--tmpfs", "/tmp:mode=1777", "--shm-size", "64m",
         "--cap-drop", "ALL", "--security-opt", "no-new-privileges:true",
     ]  # fmt: skip
