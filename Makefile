@@ -5,6 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-dev
 DIST := flaskyard/web/dist/index.html
 COMPOSE := $(VENV)/libexec/docker/cli-plugins/docker-compose
+CATALOGUES := $(patsubst %.po,%.mo,$(wildcard flaskyard/translations/*/LC_MESSAGES/*.po))
 FRONTEND_SOURCES := $(shell find frontend/src -type f 2>/dev/null) frontend/package-lock.json frontend/rollup.config.mjs
 
 .DEFAULT_GOAL := help
@@ -29,6 +30,10 @@ $(DIST): $(FRONTEND_SOURCES)
 	else \
 		echo "Node.js is not installed: the API runs, and / shows a notice until the front end is built."; \
 	fi
+
+# The API's own messages (problems, mails) in every language with a catalogue.
+%.mo: %.po | $(STAMP)
+	$(BIN)/pybabel -q compile -i $< -o $@
 
 $(COMPOSE): requirements/compose.txt | $(STAMP)
 	@mkdir -p $(VENV)/cache/compose $(dir $@)
@@ -59,7 +64,7 @@ api-types: $(STAMP) ## Regenerate frontend/src/api/schema.d.ts from the app's Op
 	APP_ENV=testing $(BIN)/flask --app flaskyard spec --quiet --output frontend/node_modules/.openapi.json
 	cd frontend && npm run --silent gen:api -- node_modules/.openapi.json
 
-run: $(STAMP) $(DIST) ## Start web (http://127.0.0.1:5000), an RQ worker and an embedded Redis.
+run: $(STAMP) $(DIST) $(CATALOGUES) ## Start web (http://127.0.0.1:5000), an RQ worker and an embedded Redis.
 	$(BIN)/python -m flaskyard.devserver
 
 test: $(STAMP) ## Run the whole test suite (Postgres/MariaDB/Redis tests run when reachable).

@@ -151,6 +151,7 @@ def build_base(settings: Settings) -> APIFlask:
     logs.init_app(app)
     metrics.init_app(app)
     errors.init_app(app)
+    i18n.init_app(app)  # problem titles are translated, in every role
 
     params = TESTING_PARAMETERS if settings.testing else OWASP_PARAMETERS
     app.extensions[HASHER_KEY] = make_hasher(**params)
@@ -205,7 +206,6 @@ def build_app(settings: Settings) -> APIFlask:
         app.register_blueprint(blueprint)
     app.url_map.converters["client_path"] = ClientPathConverter
     app.register_blueprint(web_bp)
-    i18n.init_app(app)
     cli.init_app(app)
     return app
 
