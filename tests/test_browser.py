@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 import threading
 from collections.abc import Iterator
@@ -14,20 +13,10 @@ from werkzeug.serving import make_server
 
 from flaskyard.extensions import db
 from flaskyard.web.routes import DEFAULT_FRONTEND_DIR
+from tests.support.browser import CHROMIUM, CHROMIUM_ARGS
 from tests.support.factories import make_post, make_user
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-CHROMIUM_FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--virtual-time-budget=8000",
-]
+CHROMIUM_FLAGS = ["--headless", *CHROMIUM_ARGS, "--virtual-time-budget=8000"]
 
 pytestmark = [
     pytest.mark.skipif(CHROMIUM is None, reason="Chromium is not installed (apt: chromium)"),
