@@ -171,38 +171,23 @@ class Stack:
     def logs(self, *services: str) -> str:
         return self("logs", "--no-color", *services, check=False).stdout
 
-    def volumes(self) -> list[str]:
+    def _labelled(self, kind: str) -> list[str]:
+        """Ids of the ``kind`` objects (volume, network) Compose labelled with this project."""
+        label = f"label=com.docker.compose.project={self.project}"
         result = subprocess.run(
-            [
-                "docker",
-                "volume",
-                "ls",
-                "-q",
-                "--filter",
-                f"label=com.docker.compose.project={self.project}",
-            ],
+            ["docker", kind, "ls", "-q", "--filter", label],
             capture_output=True,
             text=True,
             check=True,
         )
         return sorted(result.stdout.split())
 
+    def volumes(self) -> list[str]:
+        return self._labelled("volume")
+
     def networks(self) -> list[str]:
         """Networks Compose made for this project (none may exist on the CI engine)."""
-        result = subprocess.run(
-            [
-                "docker",
-                "network",
-                "ls",
-                "-q",
-                "--filter",
-                f"label=com.docker.compose.project={self.project}",
-            ],
-            capture_output=True,
-            text=True,
-            check=True,
-        )
-        return sorted(result.stdout.split())
+        return self._labelled("network")
 
     def ps(self) -> list[dict[str, Any]]:
         out = self("ps", "-a", "--format", "json").stdout
