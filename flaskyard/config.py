@@ -14,8 +14,10 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 from flaskyard.environment import ALIASES as ALIASES
 from flaskyard.environment import DOCKER_SECRET_PREFIX as DOCKER_SECRET_PREFIX
 from flaskyard.environment import MODES as MODES
+from flaskyard.environment import URL_COMPONENTS
 from flaskyard.environment import ConfigError as ConfigError
 from flaskyard.environment import expand_setting as expand_setting
+from flaskyard.environment import expand_url as expand_url
 from flaskyard.environment import instance_secret as instance_secret
 from flaskyard.environment import layered_environment as layered_environment
 from flaskyard.environment import resolve_mode as resolve_mode
@@ -44,6 +46,33 @@ class Settings(BaseSettings):
     JWT_SECRET_KEY: SecretStr | None = None
     DATABASE_URL: str | None = None
     REDIS_URL: str | None = None
+    POSTGRES_USER: str | None = Field(
+        default=None, description="With the other POSTGRES_* parts, builds DATABASE_URL."
+    )
+    POSTGRES_PASSWORD: SecretStr | None = Field(
+        default=None, description="Part of DATABASE_URL when that is unset (URL-quoted)."
+    )
+    POSTGRES_HOST: str | None = Field(
+        default=None, description="Part of DATABASE_URL when that is unset (default localhost)."
+    )
+    POSTGRES_PORT: int | None = Field(
+        default=None, gt=0, lt=65536, description="Part of DATABASE_URL (default 5432)."
+    )
+    POSTGRES_NAME: str | None = Field(
+        default=None, description="Part of DATABASE_URL: the database (default the user)."
+    )
+    REDIS_HOST: str | None = Field(
+        default=None, description="With the other REDIS_* parts, builds REDIS_URL."
+    )
+    REDIS_PASSWORD: SecretStr | None = Field(
+        default=None, description="Part of REDIS_URL when that is unset (URL-quoted)."
+    )
+    REDIS_PORT: int | None = Field(
+        default=None, gt=0, lt=65536, description="Part of REDIS_URL (default 6379)."
+    )
+    REDIS_DB_INDEX: int | None = Field(
+        default=None, ge=0, description="Part of REDIS_URL: the database index (default 0)."
+    )
     TOKEN_BLOCKLIST: Literal["memory", "redis", "database"] | None = None
     JWT_ACCESS_TOKEN_EXPIRES: int = Field(default=900, gt=0)
     JWT_REFRESH_TOKEN_EXPIRES: int = Field(default=2_592_000, gt=0)
@@ -269,10 +298,14 @@ def expand_environment(environ: Mapping[str, str]) -> dict[str, str]:
     """Apply aliases, ``NAME_FILE`` and ``DOCKER-SECRET->name`` to the settings in ``environ``.
 
     Only the names Settings knows are returned, so unrelated variables never leak in.
+    ``DATABASE_URL`` and ``REDIS_URL`` may also be built from their component variables.
     """
     values: dict[str, str] = {}
     for name in setting_names():
-        value = expand_setting(name, environ)
+        if name in URL_COMPONENTS:
+            value = expand_url(name, environ)
+        else:
+            value = expand_setting(name, environ)
         if value is not None:
             values[name] = value
     return values

@@ -11,6 +11,7 @@ import re
 import secrets
 from collections.abc import Mapping
 from pathlib import Path
+from urllib.parse import quote
 
 from dotenv import dotenv_values
 
@@ -23,6 +24,17 @@ ALIASES: dict[str, tuple[str, ...]] = {
     "APP_ENV": ("FLASK_ENV",),
     "TOKEN_BLOCKLIST": ("BLACKLIST_STORAGE_TYPE",),
     "FRONTEND_DIR": ("FLASK_STATIC_DIR", "FLASK_TEMPLATE_DIR"),
+}
+#: Seed-style pieces that build a URL setting when the URL itself is not given, in URL order.
+URL_COMPONENTS: dict[str, tuple[str, ...]] = {
+    "DATABASE_URL": (
+        "POSTGRES_USER",
+        "POSTGRES_PASSWORD",
+        "POSTGRES_HOST",
+        "POSTGRES_PORT",
+        "POSTGRES_NAME",
+    ),
+    "REDIS_URL": ("REDIS_PASSWORD", "REDIS_HOST", "REDIS_PORT", "REDIS_DB_INDEX"),
 }
 _SECRET_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
@@ -106,3 +118,47 @@ def instance_secret(instance_dir: Path, name: str) -> str:
     with os.fdopen(fd, "w", encoding="utf-8") as handle:
         handle.write(value + "\n")
     return value
+
+
+def _number(name: str, value: str | None, default: int) -> int:
+    if value is None or not value.strip():
+        return default
+    if not value.strip().isdigit():
+        raise ConfigError(f"{name} must be a whole number, not {value!r}.")
+    return int(value.strip())
+
+
+def _build_url(name: str, parts: Mapping[str, str]) -> str:
+    if name == "DATABASE_URL":
+        user = parts.get("POSTGRES_USER") or "postgres"
+        password = parts.get("POSTGRES_PASSWORD")
+        login = quote(user, safe="") + (f":{quote(password, safe='')}" if password else "")
+        host = parts.get("POSTGRES_HOST") or "localhost"
+        port = _number("POSTGRES_PORT", parts.get("POSTGRES_PORT"), 5432)
+        database = parts.get("POSTGRES_NAME") or user
+        return f"postgresql+psycopg://{login}@{host}:{port}/{quote(database, safe='')}"
+    password = parts.get("REDIS_PASSWORD")
+    login = f":{quote(password, safe='')}@" if password else ""
+    host = parts.get("REDIS_HOST") or "localhost"
+    port = _number("REDIS_PORT", parts.get("REDIS_PORT"), 6379)
+    index = _number("REDIS_DB_INDEX", parts.get("REDIS_DB_INDEX"), 0)
+    return f"redis://{login}{host}:{port}/{index}"
+
+
+def expand_url(name: str, environ: Mapping[str, str]) -> str | None:
+    """``DATABASE_URL`` or ``REDIS_URL`` as given, else built from its component variables.
+
+    Each component is read like any setting (``NAME_FILE``, Docker secrets); the user name,
+    password and database name are URL-quoted. Giving both the URL and a component is refused.
+    """
+    given = expand_setting(name, environ)
+    parts = {}
+    for component in URL_COMPONENTS[name]:
+        value = expand_setting(component, environ)
+        if value is not None:
+            parts[component] = value
+    if not parts:
+        return given
+    if given is not None:
+        raise ConfigError(f"Set either {name} or its parts ({', '.join(parts)}), not both.")
+    return _build_url(name, parts)

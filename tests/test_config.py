@@ -9,12 +9,17 @@ import stat
 import subprocess
 import sys
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
+import sqlalchemy as sa
 
 from flaskyard.config import ConfigError, Settings, load_settings
+from flaskyard.devserver import free_port
 from flaskyard.settings import get_settings
+from tests.support import backends
 from tests.support.apps import built_app
+from tests.support.backends import ADMIN_URLS
 
 
 def _good_secret() -> str:
@@ -380,3 +385,91 @@ def test_token_blocklist_defaults_to_redis_with_redis(tmp_path: Path) -> None:
     }
     with built_app(config) as application:
         assert get_settings(application).token_store == "redis"
+
+
+# DATABASE_URL and REDIS_URL from their parts (POSTGRES_*, REDIS_*)
+
+
+def test_database_url_from_its_parts_quotes_the_password(tmp_path: Path) -> None:
+    password = "p@ss:w/rd%#?"
+    settings = _load(
+        tmp_path,
+        POSTGRES_USER="app",
+        POSTGRES_PASSWORD=password,
+        POSTGRES_HOST="db.example",
+        POSTGRES_PORT="6543",
+        POSTGRES_NAME="flaskyard",
+    )
+    assert settings.DATABASE_URL is not None
+    url = sa.make_url(settings.DATABASE_URL)
+    assert (url.drivername, url.username, url.password) == ("postgresql+psycopg", "app", password)
+    assert (url.host, url.port, url.database) == ("db.example", 6543, "flaskyard")
+
+
+def test_database_url_parts_have_defaults(tmp_path: Path) -> None:
+    settings = _load(tmp_path, POSTGRES_HOST="db")
+    assert settings.DATABASE_URL == "postgresql+psycopg://postgres@db:5432/postgres"
+
+
+def test_redis_url_from_its_parts_reads_the_password_file(tmp_path: Path) -> None:
+    path = tmp_path / "redis_password"
+    path.write_text("s3cret/with:odd@chars\n", encoding="utf-8")
+    settings = _load(
+        tmp_path,
+        REDIS_HOST="cache",
+        REDIS_PORT="6380",
+        REDIS_DB_INDEX="3",
+        REDIS_PASSWORD_FILE=str(path),
+    )
+    assert settings.REDIS_URL == "redis://:s3cret%2Fwith%3Aodd%40chars@cache:6380/3"
+    assert settings.token_store == "redis"
+
+
+@pytest.mark.parametrize(
+    ("url", "part"),
+    [("DATABASE_URL", "POSTGRES_HOST"), ("REDIS_URL", "REDIS_HOST")],
+)
+def test_url_and_its_parts_together_are_refused(tmp_path: Path, url: str, part: str) -> None:
+    message = _error(tmp_path, **{url: "redis://x/0", part: "db"})
+    assert message == f"Set either {url} or its parts ({part}), not both."
+
+
+def test_a_part_that_is_not_a_number_is_refused(tmp_path: Path) -> None:
+    message = _error(tmp_path, REDIS_HOST="cache", REDIS_PORT="six")
+    assert _names(message, "REDIS_PORT")
+    assert "six" in message
+
+
+@backends.on("postgres")
+def test_database_url_built_from_parts_reaches_the_server(tmp_path: Path, backend: str) -> None:
+    real = sa.make_url(ADMIN_URLS["postgres"])
+    parts = {
+        "POSTGRES_USER": real.username or "postgres",
+        "POSTGRES_HOST": real.host or "127.0.0.1",
+        "POSTGRES_PORT": str(real.port or 5432),
+        "POSTGRES_NAME": real.database or "postgres",
+    }
+    if real.password:
+        parts["POSTGRES_PASSWORD"] = real.password
+    settings = _load(tmp_path, **parts)
+    assert settings.DATABASE_URL is not None
+    engine = sa.create_engine(settings.DATABASE_URL, poolclass=sa.pool.NullPool)
+    try:
+        with engine.connect() as connection:
+            assert connection.scalar(sa.text("SELECT current_database()")) == parts["POSTGRES_NAME"]
+    finally:
+        engine.dispose()
+
+
+def test_worker_healthcheck_builds_the_redis_url_from_its_parts(
+    monkeypatch: pytest.MonkeyPatch, redis_url: str
+) -> None:
+    from flaskyard.boot.healthcheck import healthcheck
+
+    real = urlsplit(redis_url)
+    monkeypatch.delenv("REDIS_URL", raising=False)
+    monkeypatch.setenv("REDIS_HOST", real.hostname or "127.0.0.1")
+    monkeypatch.setenv("REDIS_PORT", str(real.port or 6379))
+    assert healthcheck("worker") == 0
+    monkeypatch.setenv("REDIS_PORT", str(free_port()))
+    assert healthcheck("worker") == 1

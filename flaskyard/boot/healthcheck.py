@@ -31,15 +31,15 @@ def healthcheck(role: str | None = None) -> int:
     role = role or _running_role()
     if role in ("worker", "scheduler"):
         # Import cost: the check runs every few seconds; load only what it needs.
-        from flaskyard.config import ConfigError, expand_setting
+        from flaskyard.environment import ConfigError, expand_url
 
         try:
-            url = expand_setting("REDIS_URL", os.environ)
+            url = expand_url("REDIS_URL", os.environ)
         except ConfigError as exc:
             print(f"unhealthy: {exc}")
             return 1
         if not url:
-            print("unhealthy: REDIS_URL is not set.")
+            print("unhealthy: neither REDIS_URL nor REDIS_HOST is set.")
             return 1
         try:
             redis_check(url)()
