@@ -104,7 +104,7 @@ RUN apt-get update \
 COPY gunicorn.conf.py /app/
 COPY docker/dev-entrypoint.sh /usr/local/bin/
 WORKDIR /src
-EXPOSE 5000
+EXPOSE 5000 5555
 ENTRYPOINT ["tini", "--", "dev-entrypoint.sh"]
 CMD ["python", "-m", "flaskyard.boot", "web"]
 
@@ -141,7 +141,7 @@ COPY docker/supervisord.conf docker/supervise.py docker/fatal_listener.py /app/d
 WORKDIR /app
 USER 10001:10001
 VOLUME ["/data/uploads"]
-EXPOSE 5000
+EXPOSE 5000 5555
 HEALTHCHECK --interval=15s --timeout=6s --start-period=60s --retries=3 \
   CMD ["python", "-m", "flaskyard.boot", "healthcheck"]
 ENTRYPOINT ["tini", "--", "python", "-m", "flaskyard.boot"]

@@ -117,7 +117,14 @@ class Settings(BaseSettings):
     MAIL_PASSWORD: SecretStr | None = None
     MAIL_DEFAULT_SENDER: str = "flaskyard@localhost"
     FRONTEND_DIR: Path | None = None
+    PORT: int = Field(
+        default=5000, gt=0, lt=65536, description="The port `make run` serves the app on."
+    )
     GUNICORN_BIND: str = "127.0.0.1:5000"
+    DASHBOARD_BIND: str | None = Field(
+        default=None,
+        description="Where the dashboard role listens; unset: GUNICORN_BIND's host, port 5555.",
+    )
     GUNICORN_WORKERS: int | None = Field(default=None, gt=0)
     GUNICORN_THREADS: int | None = Field(default=None, gt=0)
     GUNICORN_PID_FILE: Path = Path("/tmp/gunicorn.pid")  # noqa: S108 - gunicorn's own convention

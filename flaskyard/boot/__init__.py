@@ -33,6 +33,7 @@ from flaskyard.boot.sizing import (
     MAX_DEFAULT_WORKERS,
     available_cpus,
     default_workers,
+    role_bind,
     split_bind,
 )
 from flaskyard.boot.waiting import MAX_DELAY_SECONDS, safe_url, wait_for, wait_for_services
@@ -51,6 +52,7 @@ __all__ = [
     "healthcheck",
     "main",
     "migration_lock",
+    "role_bind",
     "role_command",
     "run_migrations",
     "safe_url",

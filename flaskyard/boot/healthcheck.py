@@ -6,8 +6,8 @@ import os
 import urllib.request
 from pathlib import Path
 
-from flaskyard.boot.common import DEFAULT_ROLE, ROLES, first_line
-from flaskyard.boot.sizing import split_bind
+from flaskyard.boot.common import DEFAULT_ROLE, ROLES, BootError, first_line
+from flaskyard.boot.sizing import role_bind, split_bind
 from flaskyard.boot.waiting import redis_check
 
 HEALTH_TIMEOUT_SECONDS = 4.0
@@ -49,7 +49,18 @@ def healthcheck(role: str | None = None) -> int:
         return 0
     if role not in ROLES:
         return 0  # a one-off command: nothing to probe
-    host, port = split_bind(os.environ.get("GUNICORN_BIND", "127.0.0.1:5000"))
+    from flaskyard.environment import ConfigError, expand_setting  # import cost: see above
+
+    try:
+        bind = role_bind(
+            role,
+            expand_setting("GUNICORN_BIND", os.environ),
+            expand_setting("DASHBOARD_BIND", os.environ),
+        )
+        host, port = split_bind(bind)
+    except (BootError, ConfigError) as exc:
+        print(f"unhealthy: {exc}")
+        return 1
     if host in ("0.0.0.0", "::", ""):  # noqa: S104 - a bind address, compared, not bound
         host = "127.0.0.1"
     url = f"http://{host if ':' not in host else f'[{host}]'}:{port}/healthz"

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, NoReturn
 from flaskyard.boot.common import DEFAULT_ROLE, ROLES, BootError, log
 from flaskyard.boot.healthcheck import healthcheck
 from flaskyard.boot.migrations import compile_translations, run_migrations
-from flaskyard.boot.sizing import DEFAULT_THREADS, default_workers, split_bind
+from flaskyard.boot.sizing import DEFAULT_THREADS, default_workers, role_bind, split_bind
 from flaskyard.boot.waiting import wait_for_services
 
 if TYPE_CHECKING:
@@ -46,10 +46,15 @@ def _app_dir() -> Path:
     return here if (here / "gunicorn.conf.py").exists() else IMAGE_APP_DIR
 
 
-def server_command(settings: Settings, target: str, extra: Sequence[str] = ()) -> list[str]:
-    """The command line serving the WSGI factory ``target`` (``module:function``)."""
+def server_command(
+    settings: Settings, target: str, extra: Sequence[str] = (), *, bind: str | None = None
+) -> list[str]:
+    """The command line serving the WSGI factory ``target`` (``module:function``).
+
+    ``bind`` (``host:port``) replaces ``GUNICORN_BIND``.
+    """
     if settings.SERVER == "granian":
-        host, port = split_bind(settings.GUNICORN_BIND)
+        host, port = split_bind(bind or settings.GUNICORN_BIND)
         return [
             _tool("granian"),
             "--interface",
@@ -70,7 +75,9 @@ def server_command(settings: Settings, target: str, extra: Sequence[str] = ()) -
             target,
         ]
     config = _app_dir() / "gunicorn.conf.py"
-    return [_tool("gunicorn"), "--config", str(config), *extra, f"{target}()"]
+    # On the command line, --bind wins over gunicorn.conf.py's GUNICORN_BIND.
+    binding = ["--bind", bind] if bind else []
+    return [_tool("gunicorn"), "--config", str(config), *binding, *extra, f"{target}()"]
 
 
 def flask_command(*args: str) -> list[str]:
@@ -83,7 +90,10 @@ def role_command(role: str, settings: Settings, extra: Sequence[str]) -> list[st
     if role == "web":
         return server_command(settings, "flaskyard:create_app", extra)
     if role == "dashboard":
-        return server_command(settings, "flaskyard.dashboard:create_dashboard_app", extra)
+        bind = role_bind(role, settings.GUNICORN_BIND, settings.DASHBOARD_BIND)
+        return server_command(
+            settings, "flaskyard.dashboard:create_dashboard_app", extra, bind=bind
+        )
     if role == "worker":
         return flask_command("worker", *extra)
     if role == "scheduler":

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import http.server
 import os
 import subprocess
 import sys
@@ -15,6 +16,7 @@ import sqlalchemy as sa
 
 from flaskyard import boot
 from flaskyard.config import load_settings
+from flaskyard.devserver import free_port
 
 
 class FakeClock:
@@ -95,6 +97,55 @@ def test_split_bind() -> None:
     assert boot.split_bind("[::1]:8000") == ("::1", 8000)
     with pytest.raises(boot.BootError):
         boot.split_bind("5000")
+
+
+def test_dashboard_listens_on_5555_unless_told_otherwise() -> None:
+    assert boot.role_bind("dashboard", "0.0.0.0:5000") == "0.0.0.0:5555"  # noqa: S104 - the image's
+    assert boot.role_bind("dashboard", None) == "127.0.0.1:5555"
+    assert boot.role_bind("dashboard", "[::]:5000") == "[::]:5555"
+    # A GUNICORN_BIND with a port of its own was meant for this process: it stays.
+    assert boot.role_bind("dashboard", "127.0.0.1:5181") == "127.0.0.1:5181"
+    assert boot.role_bind("dashboard", "0.0.0.0:5000", "127.0.0.1:7001") == "127.0.0.1:7001"  # noqa: S104
+    assert boot.role_bind("web", "0.0.0.0:5000", "127.0.0.1:7001") == "0.0.0.0:5000"  # noqa: S104
+    with pytest.raises(boot.BootError):
+        boot.role_bind("dashboard", None, "5555")
+
+
+def test_dashboard_command_binds_its_own_port() -> None:
+    image = load_settings({"APP_ENV": "testing", "GUNICORN_BIND": "0.0.0.0:5000"})  # noqa: S104
+    command = boot.role_command("dashboard", image, [])
+    assert command is not None
+    assert command[command.index("--bind") + 1] == "0.0.0.0:5555"  # noqa: S104
+    web = boot.role_command("web", image, [])
+    assert web is not None and "--bind" not in web
+    told = load_settings({"APP_ENV": "testing", "DASHBOARD_BIND": "127.0.0.1:6123"})
+    command = boot.role_command("dashboard", told, [])
+    assert command is not None and command[command.index("--bind") + 1] == "127.0.0.1:6123"
+
+
+def test_dashboard_healthcheck_probes_its_own_port(monkeypatch: pytest.MonkeyPatch) -> None:
+    port = free_port()
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", port), _Healthy)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        monkeypatch.setenv("GUNICORN_BIND", "127.0.0.1:5000")
+        monkeypatch.setenv("DASHBOARD_BIND", f"127.0.0.1:{port}")
+        assert boot.healthcheck("dashboard") == 0
+        monkeypatch.setenv("DASHBOARD_BIND", f"127.0.0.1:{free_port()}")
+        assert boot.healthcheck("dashboard") == 1
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+class _Healthy(http.server.BaseHTTPRequestHandler):
+    def do_GET(self) -> None:  # noqa: N802 - the stdlib's name
+        self.send_response(200 if self.path == "/healthz" else 404)
+        self.end_headers()
+
+    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - the stdlib's name
+        pass
 
 
 def test_default_workers_follow_cpus() -> None:
