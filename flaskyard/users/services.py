@@ -141,6 +141,11 @@ def list_users(*, session: DbSession, page: int, per_page: int, q: str | None = 
     return Page(items=list(items), page=page, per_page=per_page, total=total)
 
 
+def active_admin_count(*, session: DbSession) -> int:
+    """How many active accounts hold the admin role."""
+    return _active_admins(session)
+
+
 def _active_admins(session: DbSession) -> int:
     return int(
         session.scalar(
