@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from flaskyard.boot.common import BootError, log
+from flaskyard.boot.common import BootError, first_line, log
 
 if TYPE_CHECKING:
     import sqlalchemy as sa
@@ -104,30 +102,28 @@ def run_migrations() -> str | None:
     return revision
 
 
-def compile_translations() -> None:
-    """Run ``flask translate compile`` when catalogues exist and are newer than their .mo files."""
-    from flaskyard.i18n import TRANSLATIONS_DIR  # import cost: Flask-Babel, for this step only
+def compile_translations(instance_dir: Path | None = None) -> None:
+    """Compile the catalogues whose .mo files are missing or stale.
+
+    Into the package when it can be written, else under the instance folder (``INSTANCE_DIR``,
+    else Flask's default one), which the app reads too: a read-only checkout boots as well.
+    """
+    # Import cost: Flask-Babel and Babel, for this step only.
+    from flask import Flask
+
+    from flaskyard.i18n import TRANSLATIONS_DIR, compile_stale
 
     catalogues = sorted(TRANSLATIONS_DIR.glob("*/LC_MESSAGES/*.po"))
     if not catalogues:
         log.debug("no translation catalogues to compile")
         return
-    stale = [
-        po
-        for po in catalogues
-        if not po.with_suffix(".mo").exists()
-        or po.with_suffix(".mo").stat().st_mtime < po.stat().st_mtime
-    ]
-    if not stale:
+    if instance_dir is None:
+        instance_dir = Path(Flask("flaskyard", static_folder=None).instance_path)
+    try:
+        written = compile_stale(instance_dir)
+    except (OSError, ValueError) as exc:
+        raise BootError(f"Compiling translations failed: {first_line(exc)}.") from exc
+    if not written:
         log.info("translations already compiled (%d catalogues)", len(catalogues))
-        return
-    command = [sys.executable, "-m", "flask", "--app", "flaskyard", "translate", "compile"]
-    # Captured and logged, so even this step's output is a log line (JSON in production).
-    result = subprocess.run(  # noqa: S603 - our own interpreter and command
-        command, check=False, capture_output=True, text=True
-    )
-    for line in (result.stdout + result.stderr).splitlines():
-        if line.strip():
-            log.info("translate compile: %s", line.strip())
-    if result.returncode != 0:
-        raise BootError("flask translate compile failed; see the lines above.")
+    for path in written:
+        log.info("compiled %s", path)

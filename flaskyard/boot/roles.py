@@ -136,7 +136,7 @@ def boot(role: str, extra: Sequence[str]) -> list[str] | None:
     )
     if migrate:
         run_migrations()
-    compile_translations()
+    compile_translations(settings.INSTANCE_DIR)
     return role_command(role, settings, extra)
 
 

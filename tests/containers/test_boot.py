@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 import http.server
+import json
 import os
+import secrets
+import shutil
+import stat
 import subprocess
 import sys
+import tempfile
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -285,3 +291,92 @@ def test_restart_workers_sends_sighup(cli: Any, tmp_path: Path) -> None:
     assert server.stdout.readline().strip() == "hup"
     server.wait(10)
     server.stdout.close()
+
+
+# A fresh checkout that the service user cannot write (systemd: ProtectSystem=strict)
+
+_BOOT_AND_ASK_IN_GERMAN = """
+import json
+import flaskyard
+from flaskyard.boot import main
+status = main(["migrate"])
+from flaskyard import create_app
+client = create_app().test_client()
+answer = client.post("/api/v1/auth/register", json={}, headers={"Accept-Language": "de"})
+print(json.dumps({"boot": status, "title": answer.get_json()["title"], "from": flaskyard.__file__}))
+"""
+
+
+def _read_only_copy(root: Path) -> Path:
+    """A copy of the package as a fresh checkout has it (no .mo files), then read-only."""
+    checkout = root / "opt" / "flaskyard"
+    shutil.copytree(
+        Path(boot.__file__).parent.parent,
+        checkout / "flaskyard",
+        ignore=shutil.ignore_patterns("__pycache__", "*.mo", "dist"),
+    )
+    for path in [checkout, *checkout.rglob("*")]:
+        mode = path.stat().st_mode
+        path.chmod(mode & ~(stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH))
+    return checkout
+
+
+#: As root, permissions do not stop writes: mount the checkout read-only in a mount namespace
+#: of its own instead, as systemd's ProtectSystem=strict does.
+_READ_ONLY_MOUNT = 'mount --bind "$0" "$0" && mount -o remount,ro,bind "$0" "$0" && exec "$@"'
+
+
+def _read_only(checkout: Path) -> list[str]:
+    """The command prefix under which ``checkout`` cannot be written."""
+    if os.geteuid() != 0:
+        return []  # the copy's permissions already refuse this user
+    unshare = shutil.which("unshare")
+    probe = [unshare or "unshare", "--mount", "sh", "-c", _READ_ONLY_MOUNT, str(checkout), "true"]
+    if unshare is None or subprocess.run(probe, capture_output=True, check=False).returncode:  # noqa: S603
+        pytest.skip("running as root without a private mount namespace to make a copy read-only")
+    return probe[:-1]
+
+
+@pytest.fixture
+def open_root() -> Iterator[Path]:
+    """A scratch root with the absolute paths a unit would name."""
+    root = Path(tempfile.mkdtemp(prefix="flaskyard-ro-"))
+    root.chmod(0o755)
+    yield root
+    for path in [root, *root.rglob("*")]:
+        if not path.is_symlink():
+            path.chmod(path.stat().st_mode | stat.S_IWUSR)
+    shutil.rmtree(root)
+
+
+def test_a_read_only_checkout_boots_and_compiles_translations_into_the_instance(
+    open_root: Path,
+) -> None:
+    checkout = _read_only_copy(open_root)
+    state = open_root / "var" / "lib" / "flaskyard"
+    state.mkdir(parents=True)
+    command = [*_read_only(checkout), sys.executable, "-c", _BOOT_AND_ASK_IN_GERMAN]
+    env = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "HOME": str(state),
+        "APP_ENV": "production",
+        "SECRET_KEY": secrets.token_urlsafe(48),
+        "JWT_SECRET_KEY": secrets.token_urlsafe(48),
+        "INSTANCE_DIR": str(state / "instance"),
+        "DATABASE_URL": f"sqlite:///{state / 'flaskyard.db'}",
+        "TOKEN_BLOCKLIST": "database",
+        "LOG_FORMAT": "text",
+        "PYTHONDONTWRITEBYTECODE": "1",
+    }
+    # The checkout's directory comes first on sys.path (-c puts the working directory there).
+    result = subprocess.run(  # noqa: S603 - our own interpreter and script
+        command, cwd=checkout, env=env, capture_output=True, text=True, timeout=120, check=False
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    answer = json.loads(result.stdout.strip().splitlines()[-1])
+    assert answer["from"] == str(checkout / "flaskyard" / "__init__.py")
+    assert (answer["boot"], answer["title"]) == (0, "Validierungsfehler"), result.stdout
+    assert not list(checkout.rglob("*.mo"))
+    compiled = state / "instance" / "translations" / "de" / "LC_MESSAGES" / "messages.mo"
+    assert compiled.is_file()
+    assert f"compiled {compiled}" in result.stdout + result.stderr
