@@ -1,5 +1,8 @@
 // Builds src/main.tsx (+ imported CSS and JSON catalogues) into ../flaskyard/web/dist:
 //   index.html, assets/app-<hash>.js, assets/app-<hash>.css
+// NODE_ENV picks the mode: production (minified, no source maps; also for testing, which builds
+// what ships) or development (unminified, with source maps). Unset: production, or development
+// under `rollup -w`. File names are hashed in both, since the server caches assets for good.
 import { rmSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -13,7 +16,12 @@ import cssnano from 'cssnano';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const outDir = path.resolve(here, '../flaskyard/web/dist');
-const production = !process.env.ROLLUP_WATCH;
+const MODES = ['production', 'development', 'testing'];
+const mode = process.env.NODE_ENV || (process.env.ROLLUP_WATCH ? 'development' : 'production');
+if (!MODES.includes(mode)) {
+  throw new Error(`NODE_ENV must be one of ${MODES.join(', ')}, not ${JSON.stringify(mode)}.`);
+}
+const production = mode !== 'development';
 
 /** Empties the output directory before each (successful) build's output is written. */
 function cleanOutDir(dir) {
@@ -100,13 +108,18 @@ export default {
     entryFileNames: 'assets/[name]-[hash].js',
     chunkFileNames: 'assets/[name]-[hash].js',
     assetFileNames: 'assets/[name]-[hash][extname]',
-    sourcemap: false,
+    sourcemap: !production,
   },
   plugins: [
     cleanOutDir(outDir),
     nodeResolve({ browser: true, extensions: ['.mjs', '.js', '.json', '.ts', '.tsx'] }),
     json({ preferConst: true }),
-    typescript({ tsconfig: './tsconfig.json', noEmitOnError: production }),
+    typescript({
+      tsconfig: './tsconfig.json',
+      noEmitOnError: production,
+      sourceMap: !production,
+      inlineSources: !production,
+    }),
     postcssExtract({ plugins: production ? [autoprefixer(), cssnano({ preset: 'default' })] : [autoprefixer()] }),
     production && terser({ ecma: 2020, module: true, format: { comments: false } }),
     htmlPage({ title: 'Flaskyard' }),
