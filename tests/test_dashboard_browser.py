@@ -13,9 +13,10 @@ from flask.testing import FlaskClient
 from redis import Redis
 from werkzeug.serving import make_server
 
+from tests.support.browser import CHROMIUM
 from tests.support.fixtures import Accounts, _isolated_redis, accounts, jobs_redis_url, redis
 from tests.support.jobs import start_job
-from tests.test_browser import CHROMIUM, rendered_dom
+from tests.test_browser import rendered_dom
 
 __all__ = ["_isolated_redis", "accounts", "jobs_redis_url", "redis"]
 pytestmark = [
