@@ -23,11 +23,11 @@ except ConfigError as exc:
 wsgi_app = "flaskyard:create_app()"
 bind = [_settings.GUNICORN_BIND]
 workers = _settings.GUNICORN_WORKERS or default_workers()
-# gthread: each request holds one thread, not one process. A job's SSE stream
-# (/api/v1/jobs/{id}/events) stays open for the job's whole run; with the sync class every open
-# stream would hold a whole worker and a few browsers would starve all other requests. With
-# gthread a worker serves `threads` requests at once, so streams only use up threads.
-worker_class = "gthread"
+# gthread: each request holds one thread, not one process. Its subclass HandoffWorker hands
+# a job's SSE stream (/api/v1/jobs/{id}/events), which stays open for the job's whole run, to
+# one event loop per worker once its first event is out, so open streams hold no thread at all
+# and cannot starve the other requests (flaskyard/boot/gthread.py; docs/streams.md).
+worker_class = "flaskyard.boot.gthread.HandoffWorker"
 threads = _settings.GUNICORN_THREADS or DEFAULT_THREADS
 pidfile = str(_settings.GUNICORN_PID_FILE)
 # Gunicorn 24+ also opens a control socket under $HOME; restart-workers uses the pid file, and

@@ -98,6 +98,12 @@ class Settings(BaseSettings):
     JOB_RESULT_TTL: int = Field(default=7 * 24 * 3600, gt=0)
     JOB_FAILURE_TTL: int = Field(default=7 * 24 * 3600, gt=0)
     JOB_MAX_ACTIVE_PER_USER: int = Field(default=10, gt=0)
+    EVENTS_MAX_STREAMS_PER_USER: int = Field(
+        default=20,
+        gt=0,
+        description="Job event streams one user may have open at once, across every process; "
+        "one more is 429.",
+    )
     WORKER_INLINE_QUEUES: str = "high,default"
     WORKER_WITH_SCHEDULER: bool = True
     WORKER_MONITOR_INTERVAL: int = Field(default=5, gt=0)

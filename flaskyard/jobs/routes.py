@@ -9,11 +9,13 @@ from apiflask import APIBlueprint, abort
 from flask import Response, request, stream_with_context, url_for
 
 from flaskyard.core.auth import auth_required, current_user, verified_required
+from flaskyard.core.handoff import offered, stream_loop
 from flaskyard.core.problems import validation_problem
 from flaskyard.extensions import db
 from flaskyard.jobs import events, runtime, services
 from flaskyard.jobs.models import Job
 from flaskyard.jobs.schemas import JobIn, JobOut, JobPageOut, JobQuery
+from flaskyard.settings import current_settings
 
 bp = APIBlueprint("jobs", __name__, url_prefix="/api/v1/jobs", tag="Jobs")
 
@@ -103,20 +105,27 @@ def cancel_job(job_id: uuid.UUID) -> Any:
 #: Server-Sent Events, not JSON: the stream's media type is what clients must expect.
 EVENTS_RESPONSES: dict[int | str, Any] = {
     200: {
-        "description": "A stream of `job` events, each carrying a job object as JSON",
+        "description": "A stream of `job` events, each carrying a job object as JSON; a "
+        "`shutdown` event when the server stops (reconnect with `Last-Event-ID`)",
         "content": {"text/event-stream": {"schema": {"type": "string"}}},
     },
     401: "",
     404: "",
+    429: "The caller already has `EVENTS_MAX_STREAMS_PER_USER` streams open",
     503: "",
 }
+#: Seconds a client refused for too many streams is asked to wait.
+STREAMS_RETRY_AFTER = 5
 
 
 @bp.get("/<uuid:job_id>/events")
 @bp.doc(
     summary="Live job state as Server-Sent Events",
     description="One `job` event per change with the same object as GET /api/v1/jobs/{id}; "
-    "ends after the final state. Honours `Last-Event-ID`. Comments are sent as heartbeats.",
+    "ends after the final state. Honours `Last-Event-ID`. Comments are sent as heartbeats. "
+    "When the server stops, a `shutdown` event ends the stream; reconnect with "
+    "`Last-Event-ID` to go on. Each user may hold `EVENTS_MAX_STREAMS_PER_USER` streams at "
+    "once (429 beyond).",
     security="BearerAuth",
     responses=EVENTS_RESPONSES,
 )
@@ -127,9 +136,30 @@ def job_events(job_id: uuid.UUID) -> Response:
     hub = events.get_hub()
     if hub is None:
         abort(503, detail="Live progress needs Redis, which is not configured.")
+    handoff = offered(request.environ)
+    try:
+        stream = events.open_stream(
+            hub,
+            key,
+            user=str(current_user().id),
+            limit=current_settings().EVENTS_MAX_STREAMS_PER_USER,
+            last_event_id=request.headers.get("Last-Event-ID"),
+            loop=stream_loop() if handoff is not None else None,
+        )
+    except events.TooManyStreams as exc:
+        abort(429, detail=exc.args[0], headers={"Retry-After": str(STREAMS_RETRY_AFTER)})
     db.session.remove()  # the stream may last minutes; don't hold a pooled connection
-    body = stream_with_context(events.stream(hub, key, request.headers.get("Last-Event-ID")))
+    if handoff is None:
+        # Served from this thread to the end (Flask's development server, the test client).
+        body: Any = stream_with_context(stream.frames())
+    else:
+        # The first frames from this thread, the rest from the stream loop. (An iterator, not
+        # a list: a list would get a Content-Length.)
+        body = iter(stream.opening())
+        if not stream.ended:
+            handoff.take(stream.take)
     response = Response(body, mimetype="text/event-stream")
+    response.call_on_close(stream.close_unless_taken)
     response.headers["Cache-Control"] = "no-cache"
     response.headers["X-Accel-Buffering"] = "no"  # nginx: pass events through at once
     return response
