@@ -55,3 +55,10 @@ def test_binary_and_event_stream_answers_have_their_media_types(spec: dict[str, 
     assert download["content"]["application/octet-stream"]["schema"]["format"] == "binary"
     events = spec["paths"]["/api/v1/jobs/{job_id}/events"]["get"]["responses"]["200"]
     assert list(events["content"]) == ["text/event-stream"]
+
+
+def test_the_event_stream_documents_its_cap_and_its_shutdown_event(spec: dict[str, Any]) -> None:
+    operation = spec["paths"]["/api/v1/jobs/{job_id}/events"]["get"]
+    assert "429" in operation["responses"]
+    assert "EVENTS_MAX_STREAMS_PER_USER" in operation["responses"]["429"]["description"]
+    assert "`shutdown` event" in operation["description"]

@@ -6,7 +6,7 @@ import uuid
 from typing import Any
 
 from apiflask import APIBlueprint, abort
-from flask import Response, request, stream_with_context, url_for
+from flask import Response, request, url_for
 
 from flaskyard.core.auth import auth_required, current_user, verified_required
 from flaskyard.core.handoff import offered, stream_loop
@@ -150,8 +150,9 @@ def job_events(job_id: uuid.UUID) -> Response:
         abort(429, detail=exc.args[0], headers={"Retry-After": str(STREAMS_RETRY_AFTER)})
     db.session.remove()  # the stream may last minutes; don't hold a pooled connection
     if handoff is None:
-        # Served from this thread to the end (Flask's development server, the test client).
-        body: Any = stream_with_context(stream.frames())
+        # Served from this thread to the end (Flask's development server, the test client);
+        # the stream reads in an app context of its own, so it needs no request context.
+        body: Any = stream.frames()
     else:
         # The first frames from this thread, the rest from the stream loop. (An iterator, not
         # a list: a list would get a Content-Length.)
