@@ -10,7 +10,7 @@ FRONTEND_SOURCES := $(shell find frontend/src -type f 2>/dev/null) frontend/pack
 
 .DEFAULT_GOAL := help
 .PHONY: help compose k8s-check run test lint lint-lock lint-imports lint-api-types fmt bench \
-	bench-jobs bench-image bench-frontend frontend frontend-check api-types screenshots lock clean
+	bench-jobs bench-streams bench-image bench-frontend frontend frontend-check api-types screenshots lock clean
 
 help: ## Show this help.
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-15s\033[0m %s\n", $$1, $$2}'
@@ -114,6 +114,9 @@ bench: $(STAMP) ## Benchmark against a bare-Flask baseline (needs Postgres, Redi
 
 bench-jobs: $(STAMP) ## Benchmark Flaskyard's worker against plain RQ (needs Postgres and Redis).
 	$(BIN)/python bench/jobs.py
+
+bench-streams: $(STAMP) ## Posts list with 1,000 job event streams open vs none (needs Postgres, Redis, wrk).
+	$(BIN)/python bench/streams.py
 
 bench-frontend: $(STAMP) $(DIST) ## First render of / in headless Chromium vs a static page (budget 500 ms).
 	$(BIN)/python bench/frontend.py
