@@ -1086,7 +1086,7 @@ export interface paths {
         };
         /**
          * Live job state as Server-Sent Events
-         * @description One `job` event per change with the same object as GET /api/v1/jobs/{id}; ends after the final state. Honours `Last-Event-ID`. Comments are sent as heartbeats.
+         * @description One `job` event per change with the same object as GET /api/v1/jobs/{id}; ends after the final state. Honours `Last-Event-ID`. Comments are sent as heartbeats. When the server stops, a `shutdown` event ends the stream; reconnect with `Last-Event-ID` to go on. Each user may hold `EVENTS_MAX_STREAMS_PER_USER` streams at once (429 beyond).
          */
         get: {
             parameters: {
@@ -1099,7 +1099,7 @@ export interface paths {
             };
             requestBody?: never;
             responses: {
-                /** @description A stream of `job` events, each carrying a job object as JSON */
+                /** @description A stream of `job` events, each carrying a job object as JSON; a `shutdown` event when the server stops (reconnect with `Last-Event-ID`) */
                 200: {
                     headers: {
                         [name: string]: unknown;
@@ -1117,6 +1117,15 @@ export interface paths {
                     };
                 };
                 404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["HTTPError"];
+                    };
+                };
+                /** @description The caller already has `EVENTS_MAX_STREAMS_PER_USER` streams open */
+                429: {
                     headers: {
                         [name: string]: unknown;
                     };
