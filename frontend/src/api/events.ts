@@ -62,8 +62,9 @@ export function watchJob(
       );
       if (!response.ok || !response.body) {
         const problem = toProblem(await response.text().catch(() => ''), response.status);
-        // 4xx will not get better by retrying; 5xx and gateway hiccups might.
-        if (response.status < 500) {
+        // 4xx will not get better by retrying; 5xx, gateway hiccups and 429 (too many streams
+        // open; one may close soon) might.
+        if (response.status < 500 && response.status !== 429) {
           onError(problem);
           return;
         }
