@@ -91,7 +91,7 @@ def sign_up_and_queue(server: Gunicorn) -> Watching:
 class RawStream:
     """One ``GET /api/v1/jobs/{id}/events`` over a plain socket, read as bytes."""
 
-    def __init__(self, server: Gunicorn, watching: Watching, timeout: float = 5.0) -> None:
+    def __init__(self, server: Gunicorn, watching: Watching, timeout: float = 15.0) -> None:
         self.sock = socket.create_connection(server.address, timeout=timeout)
         host, port = server.address
         request = (
