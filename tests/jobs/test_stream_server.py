@@ -101,7 +101,7 @@ def test_sigterm_gives_every_stream_a_final_event_and_closes_it_within_a_second(
     jobs_redis_url: str, template: Path, tmp_path: Path
 ) -> None:
     # Threads enough for every stream even without the handoff: this is about the stop.
-    env = server_env(tmp_path, jobs_redis_url, template, GUNICORN_WORKERS="2", GUNICORN_THREADS="8")
+    env = server_env(tmp_path, jobs_redis_url, template, GUNICORN_THREADS="8")
     server = Gunicorn(env, tmp_path / "gunicorn.log")
     with server:
         watching = sign_up_and_queue(server)
