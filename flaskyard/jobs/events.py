@@ -244,7 +244,8 @@ class JobStream:
         self._loop_inbox = _LoopInbox(loop.loop() if loop is not None else None)
         self._inbox: Inbox = self._queue if loop is None else self._loop_inbox
         hub.watch(job_id, self._inbox)
-        self._closed = threading.Event()
+        self._closing = threading.Lock()
+        self._closed = False
         self._sending = False
         self._taken = False
         self.ended = False
@@ -357,9 +358,10 @@ class JobStream:
 
     def close(self) -> None:
         """Stop watching, give the lease back, count the stream closed (once)."""
-        if self._closed.is_set():
-            return
-        self._closed.set()
+        with self._closing:
+            if self._closed:
+                return
+            self._closed = True
         self._hub.unwatch(self._job_id, self._inbox)
         self._hub.leases.release(self._lease)
         OPEN_STREAMS.dec()
