@@ -1,9 +1,11 @@
 """Event streams on a real gunicorn: they hold no request thread, a per-user cap across
-processes, and a final event for every stream when the server stops."""
+processes, and on SIGTERM a final event for every stream, an answer for every request."""
 
 from __future__ import annotations
 
+import json
 import signal
+import socket
 import time
 from pathlib import Path
 
@@ -97,7 +99,7 @@ def test_the_stream_cap_holds_across_two_servers(
         stop_all([first, second])
 
 
-def test_sigterm_gives_every_stream_a_final_event_and_closes_it_within_a_second(
+def test_sigterm_gives_streams_a_final_event_within_1_s_and_requests_their_answer(
     jobs_redis_url: str, template: Path, tmp_path: Path
 ) -> None:
     # Threads enough for every stream even without the handoff: this is about the stop.
@@ -108,6 +110,16 @@ def test_sigterm_gives_every_stream_a_final_event_and_closes_it_within_a_second(
         with raw_streams(server, watching, 6) as streams:
             for stream in streams:
                 assert stream.read_until(FIRST_EVENT, timeout=WAIT), stream.data
+            # A request in flight: its body half sent when the signal comes.
+            body = json.dumps({"title": "In flight", "body": "Sent across the stop."}).encode()
+            posting = socket.create_connection(server.address, timeout=WAIT)
+            posting.sendall(
+                f"POST {POSTS} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {watching.token}"
+                f"\r\nContent-Type: application/json\r\nContent-Length: {len(body)}\r\n"
+                f"Connection: close\r\n\r\n".encode()
+                + body[:10]
+            )
+            time.sleep(0.5)  # the request is being read by a thread
             assert server.process is not None
             signalled = time.monotonic()
             server.process.send_signal(signal.SIGTERM)
@@ -117,4 +129,11 @@ def test_sigterm_gives_every_stream_a_final_event_and_closes_it_within_a_second(
                 assert b"event: shutdown" in stream.data, stream.data
                 # A complete body: the last event whole, then the last chunk.
                 assert stream.data.endswith(b"\n\n\r\n0\r\n\r\n"), stream.data
+            # The request in flight still finishes.
+            posting.sendall(body[10:])
+            answer = b""
+            while chunk := posting.recv(65536):
+                answer += chunk
+            posting.close()
+            assert answer.startswith(b"HTTP/1.1 201"), answer
             assert server.process.wait(timeout=10) == 0
