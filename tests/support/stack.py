@@ -87,7 +87,7 @@ def live_stack(
             # Its own rate-limit counters: the shared test Redis outlives this stack.
             "RATELIMIT_KEY_PREFIX": f"stack-{uuid.uuid4().hex}",
             "GUNICORN_BIND": f"127.0.0.1:{port}",
-            # Job pages hold an event stream per running job, each on a thread of its own.
+            # (Job pages hold an event stream per running job; streams hold no thread.)
             "GUNICORN_WORKERS": "2",
             "GUNICORN_THREADS": "8",
             "GUNICORN_PID_FILE": str(directory / "gunicorn.pid"),
