@@ -30,7 +30,7 @@ def _own(job_id: uuid.UUID) -> Job:
 
 
 @bp.post("")
-@bp.input(JobIn, arg_name="data")
+@bp.input(JobIn, arg_name="data", example={"type": "demo", "params": {"seconds": 1, "steps": 2}})
 @bp.output(
     JobOut,
     status_code=202,
