@@ -88,6 +88,8 @@ def document_answers(spec: dict[str, Any]) -> dict[str, Any]:
                     response["description"] = HTTPStatus(int(status)).phrase
                 if status in ("429", "503"):
                     response.setdefault("headers", {}).update(RETRY_AFTER)
+            # The document is served in this order: statuses ascending, as a reader expects.
+            operation["responses"] = dict(sorted(responses.items()))
     return spec
 
 
@@ -107,7 +109,7 @@ def document_problem_json(spec: dict[str, Any]) -> dict[str, Any]:
 def _process(spec: dict[str, Any] | str) -> dict[str, Any] | str:
     if not isinstance(spec, dict):
         return spec
-    spec["tags"] = TAGS
+    spec["tags"] = [dict(tag) for tag in TAGS]
     return document_answers(document_problem_json(spec))
 
 

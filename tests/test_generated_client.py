@@ -71,6 +71,7 @@ def _call(package: Any, module: str) -> Any:
     return importlib.import_module(f"{package.__name__}.api.{module}")
 
 
+@pytest.mark.timeout(300)  # it may be the test that starts the server, on a loaded machine
 def test_a_generated_client_signs_in_posts_downloads_and_follows_a_job(
     live_api: LiveApi, generated: Any
 ) -> None:
