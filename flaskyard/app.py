@@ -13,7 +13,19 @@ from apiflask import APIFlask
 from flask.cli import FlaskGroup
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from flaskyard import admin, broker, cli, errors, health, i18n, inputs, logs, metrics, security
+from flaskyard import (
+    admin,
+    broker,
+    cli,
+    errors,
+    health,
+    i18n,
+    inputs,
+    logs,
+    metrics,
+    openapi,
+    security,
+)
 from flaskyard import settings as app_settings
 from flaskyard.account.routes import bp as account_bp
 from flaskyard.auth import revocation, throttle, tokens
@@ -151,6 +163,7 @@ def build_base(settings: Settings) -> APIFlask:
     logs.init_app(app)
     metrics.init_app(app)
     errors.init_app(app)
+    openapi.init_app(app)
     i18n.init_app(app)  # problem titles are translated, in every role
 
     params = TESTING_PARAMETERS if settings.testing else OWASP_PARAMETERS

@@ -14,7 +14,7 @@ from redis.exceptions import RedisError
 from sqlalchemy.exc import DisconnectionError, InterfaceError, OperationalError
 from werkzeug.exceptions import HTTPException
 
-from flaskyard.core.problems import PROBLEM_MIMETYPE, Message, problem, validation_problem
+from flaskyard.core.problems import Message, problem, validation_problem
 from flaskyard.settings import current_settings
 
 
@@ -46,53 +46,14 @@ def _handle_werkzeug(exc: HTTPException) -> Response:
     return _handle(HTTPError(status, message=exc.name, detail=exc.description, headers=headers))
 
 
-def _document_problem_json(spec: dict[str, Any] | str) -> dict[str, Any] | str:
-    # APIFlask documents error bodies as application/json; they are sent as problem+json.
-    if not isinstance(spec, dict):
-        return spec
-    for operations in spec.get("paths", {}).values():
-        for operation in operations.values():
-            if not isinstance(operation, dict):
-                continue
-            for status, response in operation.get("responses", {}).items():
-                content = response.get("content", {})
-                if str(status)[:1] in "45" and "application/json" in content:
-                    content[PROBLEM_MIMETYPE] = content.pop("application/json")
-    return spec
-
-
-#: Answers any JSON body can get before its schema runs (flaskyard.inputs).
-BODY_ANSWERS = {
-    400: "The body is not valid JSON, or nests too deeply.",
-    413: "The body is too large.",
-}
-#: Any API operation answers 503 while the database or Redis is unreachable.
-UNAVAILABLE = "A backing service (the database or Redis) is unavailable; see Retry-After."
-
-
-def _document_answers(spec: dict[str, Any] | str) -> dict[str, Any] | str:
-    # Statuses that come from the request layer rather than the view, so no route lists them.
-    if not isinstance(spec, dict):
-        return spec
-    problem_content = {"application/json": {"schema": {"$ref": "#/components/schemas/HTTPError"}}}
-    for path, operations in spec.get("paths", {}).items():
-        for operation in operations.values():
-            if not isinstance(operation, dict) or not path.startswith("/api/v1/"):
-                continue
-            responses = operation.setdefault("responses", {})
-            found: dict[int, str] = {503: UNAVAILABLE}
-            if "application/json" in operation.get("requestBody", {}).get("content", {}):
-                found.update(BODY_ANSWERS)
-            for status, description in found.items():
-                responses.setdefault(
-                    str(status), {"description": description, "content": problem_content}
-                )
-    return spec
-
-
 def _redis_down(exc: RedisError) -> Response:
     current_app.logger.error("Redis is unavailable: %s", exc)
-    return problem(503, "A backing service (Redis) is unavailable; try again shortly.")
+    retry = str(current_settings().DATABASE_RETRY_AFTER)
+    return problem(
+        503,
+        "A backing service (Redis) is unavailable; try again shortly.",
+        headers={"Retry-After": retry},
+    )
 
 
 def _database_down(exc: Exception) -> Response:
@@ -113,6 +74,4 @@ def init_app(app: APIFlask) -> None:
     app.register_error_handler(RedisError, _redis_down)
     for database_error in (OperationalError, InterfaceError, DisconnectionError):
         app.register_error_handler(database_error, _database_down)
-    # APIFlask keeps one spec processor: the answers are added, then all shown as problem+json.
-    app.spec_processor(lambda spec: _document_problem_json(_document_answers(spec)))
     app.register_error_handler(HTTPException, _handle_werkzeug)

@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from itertools import accumulate
 from typing import IO, Any
 
-from flask import Flask, Response, request
+from flask import Flask, Response, current_app, request
 from werkzeug.datastructures import MultiDict
 from werkzeug.exceptions import RequestEntityTooLarge
 
@@ -39,6 +39,7 @@ SURROGATE_MESSAGE = "Text must be valid Unicode (it contains a lone surrogate)."
 RANGE_MESSAGE = f"Numbers must be integers from {INT_MIN} to {INT_MAX} or finite decimals."
 TOO_DEEP = f"The JSON body is nested more than {MAX_JSON_DEPTH} levels deep."
 NOT_JSON = "The request body is not valid JSON."
+NOT_JSON_TYPE = "This endpoint takes a JSON body: send it with Content-Type: application/json."
 
 
 def json_depth(data: bytes) -> int:
@@ -139,6 +140,19 @@ def _errors(found: Iterator[tuple[str, str]]) -> dict[str, list[str]]:
     return errors
 
 
+def _takes_json() -> bool:
+    # APIFlask's @input notes the body's media type on the view; only JSON-only views count.
+    view = current_app.view_functions.get(request.endpoint or "")
+    spec = getattr(view, "_spec", None) or {}
+    return bool(spec.get("content_type") == "application/json")
+
+
+def _has_body() -> bool:
+    length = request.content_length
+    chunked = "chunked" in request.headers.get("Transfer-Encoding", "").lower()
+    return bool(length) or (length is None and chunked)
+
+
 def check_request() -> Response | None:
     """Refuse what no endpoint can take; None lets the request through."""
     messages: dict[str, Any] = {}
@@ -148,6 +162,11 @@ def check_request() -> Response | None:
     settings = current_settings()
     # Smaller than an upload: a JSON body is read whole into memory, then parsed.
     _cap_body(settings.MAX_JSON_BYTES if request.is_json else settings.max_content_length)
+    if not request.is_json and _has_body() and _takes_json():
+        # Otherwise the view would see no JSON at all and answer "field missing" (422). The
+        # body is read first (under its cap: 413 past it), so the client hears the answer.
+        request.get_data()
+        return problem(415, NOT_JSON_TYPE)
     if request.is_json:
         data = request.get_data(cache=True)  # over the limit: 413 here, before parsing
         if data:

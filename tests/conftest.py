@@ -24,6 +24,8 @@ from tests.support.apps import base_config
 from tests.support.factories import UserFactory
 from tests.support.factories import make_user as _make_user
 from tests.support.http import PASSWORD
+from tests.support.live_api import live_api  # noqa: F401 - one server for the live-API tests
+from tests.support.summary import SECTIONS
 
 _probes: dict[str, backends.Probe] = {}
 _backend_of: dict[str, str] = {}
@@ -92,6 +94,10 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
     terminalreporter.write_line(
         f"{'Chromium':14} {'ran (' + browser + ')' if browser else 'SKIPPED: not installed'}"
     )
+    for section, lines in SECTIONS.items():
+        terminalreporter.section(section)
+        for line in lines:
+            terminalreporter.write_line(line)
 
 
 @pytest.fixture(scope="session")

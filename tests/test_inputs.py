@@ -57,6 +57,24 @@ def test_nul_in_a_query_parameter_is_422(client: FlaskClient, make_user: UserFac
     assert ("query", "q") in _fields(problem(response, 422))
 
 
+def test_a_json_endpoint_refuses_another_body_type_with_415(client: FlaskClient) -> None:
+    response = client.post(LOGIN, data="username=alice&password=x", content_type="text/plain")
+    assert "application/json" in problem(response, 415)["detail"]
+    form = client.post(LOGIN, data={"username": "alice", "password": "x"})
+    problem(form, 415)
+
+
+def test_a_json_endpoint_without_a_body_still_reaches_its_schema(
+    client: FlaskClient, make_user: UserFactory
+) -> None:
+    make_user("alice")
+    problem(client.post(LOGIN), 422)  # fields missing, named as usual
+    # The body of a sign-out is optional: none at all, and no Content-Type, is fine.
+    assert (
+        client.post("/api/v1/auth/logout", headers=auth_headers(client, "alice")).status_code == 204
+    )
+
+
 @pytest.mark.parametrize("page", ["99999999999999999999", "1000001"])
 def test_a_page_past_what_the_database_counts_is_422(client: FlaskClient, page: str) -> None:
     assert ("query", "page") in _fields(problem(client.get(f"{POSTS}?page={page}"), 422))

@@ -19,6 +19,7 @@ from flaskyard.core.problems import field_errors, problem
 from flaskyard.extensions import db
 from flaskyard.settings import current_settings
 from flaskyard.users.models import User
+from flaskyard.users.passwords import BUSY_ANSWER
 from flaskyard.users.services import LastAdminError
 
 bp = APIBlueprint("account", __name__, url_prefix="/api/v1", tag="Account")
@@ -95,7 +96,7 @@ def logout_all() -> Any:
     "cookie when `cookie` is true); every other login is signed out. A wrong "
     "`current_password` is a 400 with a field error on `current_password`.",
     security="BearerAuth",
-    responses=[400, 401, 422, 429],
+    responses={400: "", 401: "", 422: "", 429: "", 503: BUSY_ANSWER},
 )
 @auth_required()
 @password_checks
@@ -123,7 +124,7 @@ def change_password(data: dict[str, Any]) -> Any:
     "token is confirmed at POST /api/v1/auth/verify-email/confirm.",
     security="BearerAuth",
     responses={202: "A confirmation mail is on its way to the new address", 400: "", 401: ""}
-    | {409: "", 422: "", 429: ""},
+    | {409: "", 422: "", 429: "", 503: BUSY_ANSWER},
 )
 @auth_required()
 @password_checks
@@ -152,7 +153,7 @@ def change_email(data: dict[str, str]) -> Any:
     "(running ones are asked to stop); every token of the account stops working. The last "
     "active admin cannot delete themselves (409).",
     security="BearerAuth",
-    responses=[204, 400, 401, 409, 422, 429],
+    responses={204: "No Content", 400: "", 401: "", 409: "", 422: "", 429: "", 503: BUSY_ANSWER},
 )
 @auth_required()
 @password_checks

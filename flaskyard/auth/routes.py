@@ -20,6 +20,7 @@ from flaskyard.core.auth import auth_required, current_user
 from flaskyard.core.problems import field_errors
 from flaskyard.extensions import db
 from flaskyard.users.models import User
+from flaskyard.users.passwords import BUSY_ANSWER
 from flaskyard.users.schemas import UserCreateIn, UserOut
 from flaskyard.users.services import UserExistsError, create_user
 
@@ -30,7 +31,7 @@ INVALID_LOGIN = _l("The username or password is wrong, or the account is inactiv
 @bp.post("/register")
 @bp.input(UserCreateIn, arg_name="data")
 @bp.output(UserOut, status_code=201)
-@bp.doc(summary="Create an account", responses=[409, 422, 429])
+@bp.doc(summary="Create an account", responses={409: "", 422: "", 429: "", 503: BUSY_ANSWER})
 @limiter.limit(ip_limit)
 def register(data: dict[str, str]) -> Any:
     """Create a user with the ``user`` role and mail a verification link."""
@@ -52,7 +53,10 @@ def register(data: dict[str, str]) -> Any:
 @bp.post("/login")
 @bp.input(LoginIn, arg_name="data")
 @bp.output(TokenPairOut)
-@bp.doc(summary="Sign in with username (or email) and password", responses=[401, 429])
+@bp.doc(
+    summary="Sign in with username (or email) and password",
+    responses={401: "", 429: "", 503: BUSY_ANSWER},
+)
 @limiter.limit(ip_limit, error_message="Too many requests from this address; wait and try again.")
 @limiter.limit(
     account_limit,
@@ -119,7 +123,10 @@ def password_reset(data: dict[str, str]) -> Any:
 
 @bp.post("/password-reset/confirm")
 @bp.input(ResetConfirmIn, arg_name="data")
-@bp.doc(summary="Set a new password with a reset token", responses=[204, 400])
+@bp.doc(
+    summary="Set a new password with a reset token",
+    responses={204: "No Content", 400: "", 503: BUSY_ANSWER},
+)
 def password_reset_confirm(data: dict[str, str]) -> Any:
     """Set the password and sign the user out of every session."""
     try:
@@ -132,7 +139,7 @@ def password_reset_confirm(data: dict[str, str]) -> Any:
 
 
 @bp.post("/verify-email")
-@bp.doc(summary="Mail a new verification link", security="BearerAuth", responses=[202])
+@bp.doc(summary="Mail a new verification link", security="BearerAuth", responses=[202, 401, 429])
 @auth_required()
 @limiter.limit("5 per hour", key_func=lambda: f"{account_key()}:verify:{current_user().id}")
 def verify_email_resend() -> Any:

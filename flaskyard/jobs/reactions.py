@@ -29,6 +29,10 @@ def _thumbnail_for(_sender: Flask, *, upload: Upload, owner: Principal, **_: Any
         # A missing thumbnail must not fail the upload that was already stored.
         db.session.commit()  # the row that could not be queued is gone
         log.warning("could not start a thumbnail job: the queue is unavailable")
+    except services.TooManyJobs:
+        # Nor must the owner's job cap: the picture is shown without a thumbnail instead.
+        db.session.rollback()
+        log.warning("no thumbnail for upload %s: its owner has too many jobs", upload.id)
 
 
 def init_app(app: Flask) -> None:

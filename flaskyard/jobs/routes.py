@@ -10,6 +10,7 @@ from flask import Response, request, url_for
 
 from flaskyard.core.auth import auth_required, current_user, verified_required
 from flaskyard.core.handoff import offered, stream_loop
+from flaskyard.core.links import links
 from flaskyard.core.problems import validation_problem
 from flaskyard.extensions import db
 from flaskyard.jobs import events, runtime, services
@@ -29,8 +30,17 @@ def _own(job_id: uuid.UUID) -> Job:
 
 
 @bp.post("")
-@bp.input(JobIn, arg_name="data")
-@bp.output(JobOut, status_code=202)
+@bp.input(JobIn, arg_name="data", example={"type": "demo", "params": {"seconds": 1, "steps": 2}})
+@bp.output(
+    JobOut,
+    status_code=202,
+    links=links(
+        "job_id",
+        ("GetJob", "get", "jobs.get_job"),
+        ("CancelJob", "delete", "jobs.cancel_job"),
+        ("JobEvents", "get", "jobs.job_events"),
+    ),
+)
 @bp.doc(summary="Start a job", security="BearerAuth", responses=[401, 403, 422, 429, 503])
 @auth_required()
 @verified_required

@@ -9,6 +9,7 @@ from apiflask import APIBlueprint, abort
 from flask import Response, json, url_for
 
 from flaskyard.core.auth import auth_required, current_user, verified_required
+from flaskyard.core.links import links
 from flaskyard.core.paging import PageQuery
 from flaskyard.extensions import db
 from flaskyard.posts import cache, services
@@ -52,7 +53,16 @@ def _post_or_404(post_id: uuid.UUID) -> Post:
 
 @bp.post("")
 @bp.input(PostIn, arg_name="data")
-@bp.output(PostOut, status_code=201)
+@bp.output(
+    PostOut,
+    status_code=201,
+    links=links(
+        "post_id",
+        ("GetPost", "get", "posts.get_post"),
+        ("UpdatePost", "patch", "posts.update_post"),
+        ("DeletePost", "delete", "posts.delete_post"),
+    ),
+)
 @bp.doc(summary="Write a post", security="BearerAuth", responses=[401, 403, 422])
 @auth_required()
 @verified_required

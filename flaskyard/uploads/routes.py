@@ -12,12 +12,13 @@ from flask_jwt_extended import get_current_user
 from werkzeug.datastructures import FileStorage
 
 from flaskyard.core.auth import auth_required, current_user, verified_required
+from flaskyard.core.links import links
 from flaskyard.core.paging import PageQuery
 from flaskyard.core.signals import upload_stored
 from flaskyard.extensions import db
 from flaskyard.uploads import services
 from flaskyard.uploads.schemas import UploadIn, UploadOut, UploadPageOut
-from flaskyard.uploads.storage import UploadRejected
+from flaskyard.uploads.storage import ALLOWED_TYPES, BINARY_TYPES, UploadRejected
 
 bp = APIBlueprint("uploads", __name__, url_prefix="/api/v1/uploads", tag="Uploads")
 log = logging.getLogger(__name__)
@@ -41,7 +42,9 @@ def list_uploads(paging: dict[str, int]) -> Any:
 
 @bp.post("")
 @bp.input(UploadIn, location="files", arg_name="data")
-@bp.output(UploadOut, status_code=201)
+@bp.output(
+    UploadOut, status_code=201, links=links("upload_id", ("Download", "get", "uploads.download"))
+)
 @bp.doc(summary="Upload a file", security="BearerAuth", responses=[401, 403, 413, 415, 422])
 @auth_required()
 @verified_required
@@ -65,11 +68,18 @@ def upload(data: dict[str, FileStorage]) -> Any:
     return record, 201, {"Location": url_for("uploads.download", upload_id=record.id)}
 
 
-#: The bytes themselves, typed as binary so generated clients hand them back as such.
+_BYTES = {"schema": {"type": "string", "format": "binary"}}
+#: The bytes themselves, under the type they were stored with. application/octet-stream comes
+#: first so generated clients hand any of them back as bytes; JSON and text files are
+#: documents of their own, so their bodies are not described further.
 DOWNLOAD_RESPONSES: dict[int | str, Any] = {
     200: {
-        "description": "The stored bytes with their content type, as an attachment",
-        "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}},
+        "description": "The stored bytes with their stored content type, as an attachment",
+        "content": {"application/octet-stream": _BYTES}
+        | {
+            content_type: _BYTES if content_type in BINARY_TYPES else {"schema": {}}
+            for content_type in sorted(set(ALLOWED_TYPES.values()))
+        },
     },
     401: "",
     404: "",
@@ -81,7 +91,8 @@ DOWNLOAD_RESPONSES: dict[int | str, Any] = {
     summary="Download a file",
     description="Files attached to a post (and their thumbnails) answer without a token. "
     "Any other file answers only its owner and admins: 401 without a token, 404 to other users.",
-    security="BearerAuth",
+    # Public when attached to a post (an empty requirement: no token needed), else a token.
+    security=[{}, {"BearerAuth": []}],
     responses=DOWNLOAD_RESPONSES,
 )
 @auth_required(optional=True)

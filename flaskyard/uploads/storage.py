@@ -28,7 +28,7 @@ ALLOWED_TYPES: dict[str, str] = {
     "json": "application/json",
     "txt": "text/plain",
 }
-_BINARY_TYPES = {"image/png", "image/jpeg", "image/gif", "image/webp", "application/zip"}
+BINARY_TYPES = {"image/png", "image/jpeg", "image/gif", "image/webp", "application/zip"}
 _MARKUP_PREFIXES = (b"<!doctype", b"<html", b"<script", b"<svg", b"<?xml", b"<body", b"<head")
 
 
@@ -92,7 +92,7 @@ def sniff_matches(path: Path, claimed: str) -> bool:
     """Whether the bytes at ``path`` really are ``claimed`` (magic bytes, or a parse for text)."""
     with path.open("rb") as handle:
         head = handle.read(8192)
-    if claimed in _BINARY_TYPES:
+    if claimed in BINARY_TYPES:
         kind = filetype.guess(head)
         return kind is not None and kind.mime == claimed
     if b"\x00" in head or filetype.guess(head) is not None:

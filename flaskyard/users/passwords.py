@@ -27,6 +27,13 @@ def make_hasher(*, memory_cost: int, time_cost: int, parallelism: int) -> Passwo
     )
 
 
+#: The 503 of every endpoint that checks or sets a password, for the OpenAPI document.
+BUSY_ANSWER = (
+    "Too many passwords are being checked right now, or a backing service (the database or "
+    "Redis) is unavailable; see Retry-After."
+)
+
+
 class HashingBusyError(Exception):
     """Every hashing slot of this process is taken and the queue is full; try again shortly."""
 

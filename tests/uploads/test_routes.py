@@ -22,7 +22,7 @@ from tests.support.apps import count_rows
 from tests.support.backends import SQLITE
 from tests.support.fixtures import Accounts
 from tests.support.http import UPLOADS, problem
-from tests.support.jobs import get_job, run_inline_worker
+from tests.support.jobs import get_job, run_inline_worker, start_job
 
 HEX_NAME = "0123456789abcdef"
 
@@ -331,6 +331,23 @@ def client_factory(request: pytest.FixtureRequest) -> Any:
 
 
 # -- thumbnails ----------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def one_active_job_each(app_config: dict[str, Any]) -> None:
+    app_config["JOB_MAX_ACTIVE_PER_USER"] = 1
+
+
+def test_an_image_uploaded_at_the_job_cap_is_stored_without_a_thumbnail(
+    one_active_job_each: None, client: FlaskClient, accounts: Accounts, redis: Redis
+) -> None:
+    start_job(client, accounts.alice, steps=1)
+    response = upload(client, accounts.alice, "photo.png", image("PNG", (40, 30)))
+    assert response.status_code == 201, response.get_data(as_text=True)
+    jobs = fetch(client, "/api/v1/jobs", accounts.alice).get_json()
+    assert [job["type"] for job in jobs["items"]] == ["demo"]
+    stored = fetch(client, f"{UPLOADS}/{response.get_json()['id']}", accounts.alice)
+    assert stored.status_code == 200 and stored.mimetype == "image/png"
 
 
 def test_an_image_gets_a_thumbnail_job(
