@@ -25,6 +25,7 @@ from tests.support.factories import UserFactory
 from tests.support.factories import make_user as _make_user
 from tests.support.http import PASSWORD
 from tests.support.live_api import live_api  # noqa: F401 - one server for the live-API tests
+from tests.support.outages import missing_binaries
 from tests.support.summary import SECTIONS
 
 _probes: dict[str, backends.Probe] = {}
@@ -43,6 +44,8 @@ def pytest_configure(config: pytest.Config) -> None:
     redis = backends.start_session_redis(tmp)
     if not redis.url and "redis" in backends.required():
         missing.append(redis.reason)
+    if "chaos" in backends.required() and (reason := missing_binaries()):
+        missing.append(f"chaos tests cannot start their own servers: {reason}")
     if "chromium" in backends.required() and not shutil.which("chromium"):
         missing.append("Chromium is not installed (apt-get install chromium)")
     if missing:

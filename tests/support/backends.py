@@ -36,7 +36,11 @@ TWO_BACKENDS = on("sqlite", "postgres")
 
 
 def required() -> set[str]:
-    """Backends that must be reachable (``REQUIRE_BACKENDS=sqlite,postgres,mysql,redis``)."""
+    """Backends that must be reachable (``REQUIRE_BACKENDS=sqlite,postgres,mysql,redis``).
+
+    ``chaos`` requires what the chaos tests start servers of their own from (PostgreSQL's
+    ``initdb``/``pg_ctl`` and a ``redis-server``); ``chromium`` the browser.
+    """
     raw = os.environ.get("REQUIRE_BACKENDS", "")
     return {name.strip() for name in raw.split(",") if name.strip()}
 
