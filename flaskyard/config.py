@@ -106,8 +106,21 @@ class Settings(BaseSettings):
     )
     WORKER_INLINE_QUEUES: str = "high,default"
     WORKER_WITH_SCHEDULER: bool = True
-    WORKER_MONITOR_INTERVAL: int = Field(default=5, gt=0)
-    WORKER_MAINTENANCE_INTERVAL: int = Field(default=30, gt=0)
+    WORKER_MONITOR_INTERVAL: int = Field(
+        default=3, gt=0, description="Seconds between the heartbeats of a running job."
+    )
+    WORKER_HEARTBEAT_GRACE: int = Field(
+        default=6,
+        gt=0,
+        description="Seconds beyond WORKER_MONITOR_INTERVAL a running job may miss heartbeats "
+        "(a dead worker, a Redis outage) before another worker retries or fails it.",
+    )
+    WORKER_MAINTENANCE_INTERVAL: int = Field(
+        default=5,
+        gt=0,
+        description="Seconds between a worker's maintenance passes: abandoned jobs are "
+        "reaped and job rows reconciled with RQ.",
+    )
     IMPORT_MAX_ENTRIES: int = Field(default=1000, gt=0)
     IMPORT_MAX_BYTES: int = Field(default=50 * 1024 * 1024, gt=0)
     IMPORT_MAX_RATIO: int = Field(default=100, gt=1)

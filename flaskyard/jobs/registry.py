@@ -51,9 +51,7 @@ class JobType:
 
 
 JOB_TYPES: dict[str, JobType] = {
-    "demo": JobType(
-        "demo", DemoParams, "default", tasks.demo, lambda p: int(p["seconds"]) + 60, retries=0
-    ),
+    "demo": JobType("demo", DemoParams, "default", tasks.demo, lambda p: int(p["seconds"]) + 60),
     "export_posts": JobType("export_posts", NoParams, "low", tasks.export_posts, lambda p: 600),
     "import_posts": JobType("import_posts", UploadParams, "low", tasks.import_posts, lambda p: 600),
     "thumbnail": JobType("thumbnail", UploadParams, "low", tasks.thumbnail, lambda p: 120),

@@ -33,6 +33,9 @@ from flaskyard.metrics import JOBS_ENQUEUED
 from flaskyard.settings import current_settings
 
 RETRY_INTERVALS = [5, 30, 120]
+#: What the owner of a job reads when the worker running it stopped (killed, crashed, lost).
+ABANDONED_RETRYING = "Its worker stopped mid-run; the job runs again."
+ABANDONED_FAILED = "The job was abandoned: its worker stopped mid-run."
 #: How many unfinished rows one maintenance pass reconciles at most.
 RECONCILE_BATCH = 500
 _RQ_STATUS = {
@@ -139,7 +142,9 @@ def dispatch(*, session: DbSession, row: Job, owner: Principal) -> None:
             job_timeout=job_type.timeout(row.params),
             result_ttl=settings.JOB_RESULT_TTL,
             failure_ttl=settings.JOB_FAILURE_TTL,
-            retry=Retry(max=job_type.retries, interval=RETRY_INTERVALS)
+            # RQ matches intervals to the last retries: as many as there are retries, so the
+            # first retry waits the first interval.
+            retry=Retry(max=job_type.retries, interval=RETRY_INTERVALS[: job_type.retries])
             if job_type.retries
             else None,
             description=f"{row.type} for {owner.username}",
@@ -240,13 +245,19 @@ def _view(session: DbSession, row: Job, live: RQJob | None) -> dict[str, Any]:
 
 
 def reconcile(*, session: DbSession, row: Job) -> bool:
-    """Write down an end RQ recorded behind the row's back (killed horse, abandoned job).
+    """Write down what RQ decided behind the row's back: an end, or a retry (killed horse).
 
     Returns whether the row changed; the caller commits.
     """
     if row.ended:
         return False
-    shown = view(session=session, row=row)
+    live = _live(row)
+    if row.status == "started" and live is not None and _rq_status(live, row) == "queued":
+        # RQ queued it again behind the row's back (its work horse died): a retry is due.
+        row.status = "queued"
+        session.flush()
+        return True
+    shown = _view(session, row, live)
     if shown["status"] not in TERMINAL:
         return False
     for name in ("status", "progress", "message", "started_at", "ended_at", "error", "result"):
@@ -265,6 +276,25 @@ def reconcile_stale(*, session: DbSession, limit: int = RECONCILE_BATCH) -> int:
         .limit(limit)
     ).all()
     return sum(reconcile(session=session, row=row) for row in rows)
+
+
+def abandon(*, session: DbSession, row: Job, retrying: bool) -> bool:
+    """Write down that the worker running ``row`` stopped mid-run: queued again, or failed.
+
+    RQ noticed the missed heartbeats and retried or failed the job; this keeps the row in
+    step (with a reason its owner can read). Returns whether the row changed; the caller
+    commits.
+    """
+    if row.ended:
+        return False
+    if retrying:
+        row.status, row.message = "queued", ABANDONED_RETRYING
+    else:
+        row.status, row.error, row.ended_at = "failed", ABANDONED_FAILED, utcnow()
+    session.flush()
+    if not retrying:
+        runtime.cleanup_cancel_flag(row.id)
+    return True
 
 
 def get_for(*, session: DbSession, job_id: uuid.UUID, user: Principal) -> Job | None:

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from apiflask import APIFlask
 
 from flaskyard.devserver import free_port
 from flaskyard.extensions import db, ensure_migrate
@@ -88,6 +89,24 @@ def template_database(postgres_cluster: PostgresCluster) -> str:
                 make_user(db.session, name, password=PASSWORD)
             db.session.commit()
     return TEMPLATE
+
+
+@pytest.fixture
+def chaos_app(
+    postgres_cluster: PostgresCluster, template_database: str, own_redis: OwnRedis, tmp_path: Path
+) -> Iterator[APIFlask]:
+    """An app in this process on a copy of the template database and the test's own Redis."""
+    database_url = postgres_cluster.create_database(
+        f"chaos_{uuid.uuid4().hex[:12]}", template=template_database
+    )
+    config = base_config(
+        database_url,
+        REDIS_URL=own_redis.url,
+        INSTANCE_DIR=tmp_path / "instance",
+        UPLOAD_DIR=tmp_path / "uploads",
+    )
+    with built_app(config) as application:
+        yield application
 
 
 @pytest.fixture

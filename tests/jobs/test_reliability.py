@@ -244,28 +244,48 @@ def test_sigterm_lets_the_running_job_finish(
     assert get_job(client, accounts.alice, later["id"])["status"] == "finished"
 
 
+def _scheduler_pids(redis: Redis) -> list[int]:
+    pids: list[object] = [redis.hget(key, "pid") for key in redis.scan_iter("rq:scheduler:*")]
+    return [int(pid) for pid in pids if isinstance(pid, bytes)]
+
+
 @pytest.mark.slow
 @POSTGRES
-def test_sigkill_of_a_work_horse_fails_its_job(
-    client: FlaskClient, accounts: Accounts, redis: Redis, workers: WorkerProcesses
+@pytest.mark.parametrize("retries_left", [None, 0], ids=["retried", "spent"])
+def test_sigkill_of_a_work_horse_retries_or_fails_its_job(
+    client: FlaskClient,
+    accounts: Accounts,
+    redis: Redis,
+    workers: WorkerProcesses,
+    retries_left: int | None,
 ) -> None:
-    worker = workers.start("--queues", "default", WORKER_INLINE_QUEUES="")  # fork per job
-    workers.wait_listening(redis, 1)
-    time.sleep(0.5)  # its scheduler process starts right after it registers
-    before = set(children(worker.pid))
-    job = start_job(client, accounts.alice, seconds=20, steps=40)
+    job = start_job(client, accounts.alice, seconds=3, steps=30)
     later = start_job(client, accounts.alice, seconds=0, steps=1)
+    if retries_left is not None:
+        # Before any worker holds the job: the worker judges a dead horse by its own copy.
+        redis.hset(f"rq:job:{job['id']}", "retries_left", str(retries_left))
+    worker = workers.start("--queues", "default", WORKER_INLINE_QUEUES="")  # fork per job
     _wait_running(client, accounts.alice, job["id"])
-    horses = set(children(worker.pid)) - before
-    assert len(horses) == 1, (before, children(worker.pid))
+    # Its other child is RQ's scheduler, which registers its pid.
+    scheduler = set(_scheduler_pids(redis))
+    horses = set(children(worker.pid)) - scheduler
+    assert len(horses) == 1, (scheduler, children(worker.pid))
     os.kill(horses.pop(), signal.SIGKILL)
     killed = time.monotonic()
-    failed = wait_status(client, accounts.alice, job["id"], timeout=10)
-    took = time.monotonic() - killed
-    assert failed["status"] == "failed", failed
-    assert "horse" in failed["error"].lower(), failed["error"]
-    assert failed["progress"] > 0
-    print(f"\nwork horse SIGKILL -> job failed in {took:.1f} s")
+    if retries_left is None:
+        # demo is idempotent: queued again (after the first back-off) and run in full.
+        wait_status(client, accounts.alice, job["id"], ("queued",), timeout=10)
+        done = wait_status(client, accounts.alice, job["id"], timeout=30)
+        assert done["status"] == "finished" and done["progress"] == 100, done
+        print(
+            f"\nwork horse SIGKILL -> job retried and finished in {time.monotonic() - killed:.1f} s"
+        )
+    else:
+        failed = wait_status(client, accounts.alice, job["id"], timeout=10)
+        assert failed["status"] == "failed", failed
+        assert "horse" in failed["error"].lower(), failed["error"]
+        assert failed["progress"] > 0
+        print(f"\nwork horse SIGKILL -> job failed in {time.monotonic() - killed:.1f} s")
     # The worker survived its horse and goes on.
     assert wait_status(client, accounts.alice, later["id"])["status"] == "finished"
     assert worker.poll() is None
@@ -282,40 +302,27 @@ def test_sigkill_of_an_inline_worker_is_recovered_by_another(
 ) -> None:
     fast = {"WORKER_MONITOR_INTERVAL": 1, "WORKER_MAINTENANCE_INTERVAL": 1}
     first = workers.start("--queues", "default", **fast)
-    victim = start_job(client, accounts.alice, seconds=60, steps=60)
+    victim = start_job(client, accounts.alice, seconds=4, steps=40)
     behind = start_job(client, accounts.alice, seconds=0, steps=1)
     running = _wait_running(client, accounts.alice, victim["id"])
     workers.kill(first, signal.SIGKILL)
     killed = time.monotonic()
     workers.start("--queues", "default", **fast)
-    # The bound: a missed heartbeat shows after monitor interval + 15 s of grace, and the
-    # next registry cleanup comes within one maintenance interval (plus a worker's start).
-    bound = 1 + 15 + 1 + 8
-    try:
-        state = wait_status(client, accounts.alice, victim["id"], timeout=bound)
-        idle_recovery: float | None = time.monotonic() - killed
-    except AssertionError:
-        state, idle_recovery = get_job(client, accounts.alice, victim["id"]), None
-    print(f"\nSIGKILL of an inline worker -> job failed while workers idle: {idle_recovery}")
-    if idle_recovery is None:
-        # Any new job wakes the idle worker, which cleans the registries after running it.
-        wake = start_job(client, accounts.alice, seconds=0, steps=1)
-        state = wait_status(client, accounts.alice, victim["id"], timeout=30)
-        print(f"... and {time.monotonic() - killed:.1f} s after the kill once a job arrived")
-        assert wait_status(client, accounts.alice, wake["id"])["status"] == "finished"
-
-    assert state["status"] == "failed", state
-    assert "abandoned" in state["error"].lower(), state["error"]
-    assert state["progress"] >= running["progress"], "progress went backwards"
+    # The bound: a missed heartbeat shows after monitor interval + the grace, and the next
+    # registry cleanup comes within one maintenance interval (plus a worker's start).
+    bound = 1 + 6 + 1 + 8
+    wait_status(client, accounts.alice, victim["id"], ("queued",), timeout=bound)
+    print(f"\nSIGKILL of an inline worker -> job queued again in {time.monotonic() - killed:.1f} s")
+    # demo is idempotent: its retry runs it again in full, on the other worker.
+    state = wait_status(client, accounts.alice, victim["id"], timeout=30)
+    assert state["status"] == "finished", state
+    assert state["progress"] == 100 >= running["progress"]
     assert wait_status(client, accounts.alice, behind["id"])["status"] == "finished"
     # Nothing lost: every job the test enqueued ended, and the row agrees with RQ.
     listed = client.get(JOBS, headers=accounts.alice).get_json()
     statuses = [item["status"] for item in listed["items"]]
     assert listed["total"] == count_rows("jobs", app=app) == len(statuses)
-    assert statuses.count("finished") + statuses.count("failed") == len(statuses), statuses
-    assert idle_recovery is not None and idle_recovery <= bound, (
-        f"the abandoned job was still started {bound} s after its worker was killed"
-    )
+    assert statuses.count("finished") == len(statuses), statuses
 
 
 # -- many jobs writing to the database at once --------------------------------------------------
