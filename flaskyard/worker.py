@@ -24,11 +24,14 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from types import TracebackType
 from typing import Any
 
 from flask import Flask, current_app
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import RedisError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 from rq import Queue, Worker, worker_registration
 from rq.defaults import DEFAULT_LOGGING_DATE_FORMAT, DEFAULT_LOGGING_FORMAT
 from rq.exceptions import AbandonedJobError
@@ -49,11 +52,14 @@ from flaskyard.settings import get_settings
 
 log = logging.getLogger("flaskyard.worker")
 
+#: Longest pause between checks whether Redis is back, after it went away mid-job.
+REDIS_WAIT_MAX_SECONDS = 30.0
 #: prctl(2) option: the signal this process gets when the thread that forked it exits.
 _PR_SET_PDEATHSIG = 1
-#: Seconds a queue's registry-cleaning lock outlives a worker killed while holding it (RQ's
-#: own lock lasts 15 minutes, which would keep every other worker from reaping that long).
-CLEANING_LOCK_SECONDS = 60
+#: Seconds a queue's registry-cleaning lock outlives a worker killed while holding it. RQ's
+#: own lasts 15 minutes, keeping every other worker from reaping that long; a cleanup takes
+#: milliseconds, and a worker may die in one (it also cleans from a busy job's heartbeat).
+CLEANING_LOCK_SECONDS = 15
 
 
 def die_with_parent(sig: int, parent: int) -> None:
@@ -105,8 +111,48 @@ class FlaskyardWorker(Worker):
         started = time.perf_counter()
         try:
             self._execute(job, queue)
+        except (RedisConnectionError, RedisTimeoutError):
+            # RQ quits on a Redis error outside its dequeue loop, so a Redis blip while a job
+            # ends would take the worker down with it. The job needs nothing more from here:
+            # its row is written, and its lapsed heartbeat gets it retried or failed by RQ.
+            log.warning("Redis went away while job %s ran; waiting for it", job.id, exc_info=True)
+            if self._horse_pid:
+                self.kill_horse()  # its heartbeats stopped: it is retried, not run twice at once
+                self.wait_for_horse()
+            self._wait_for_redis()
         finally:
             self._observe(job.id, time.perf_counter() - started)
+
+    # RQ's main loop quits on a Redis error anywhere but in its dequeue; these are its other
+    # calls to Redis between jobs, made to wait for Redis instead, as the dequeue does.
+
+    def heartbeat(self, timeout: int | None = None, pipeline: Any = None) -> None:
+        if pipeline is not None:  # part of a bigger write; its caller handles the error
+            super().heartbeat(timeout, pipeline)
+            return
+        self._patiently(lambda: super(FlaskyardWorker, self).heartbeat(timeout))
+
+    def check_for_suspension(self, burst: bool) -> None:
+        self._patiently(lambda: super(FlaskyardWorker, self).check_for_suspension(burst))
+
+    def _patiently(self, call: Callable[[], object]) -> None:
+        while True:
+            try:
+                call()
+                return
+            except (RedisConnectionError, RedisTimeoutError) as exc:
+                log.warning("Redis is unavailable (%s); waiting for it", exc)
+                self._wait_for_redis()
+
+    def _wait_for_redis(self) -> None:
+        delay = 1.0
+        while True:
+            try:
+                self.connection.ping()
+                return
+            except RedisError:
+                time.sleep(delay)
+                delay = min(delay * 2, REDIS_WAIT_MAX_SECONDS)
 
     def perform_job(self, job: Job, queue: Queue) -> Any:
         # Runs in this process for inline queues and in the work horse otherwise: either way
@@ -247,7 +293,13 @@ class FlaskyardWorker(Worker):
                 db.session.remove()
 
     def run_maintenance_tasks(self) -> None:
-        super().run_maintenance_tasks()  # type: ignore[no-untyped-call]
+        try:
+            super().run_maintenance_tasks()  # type: ignore[no-untyped-call]
+        except (RedisConnectionError, RedisTimeoutError) as exc:
+            # Skipped this round (RQ would quit the worker); the dequeue waits for Redis.
+            log.warning("maintenance skipped, Redis is unavailable: %s", exc)
+            self.last_cleaned_at = now()  # type: ignore[assignment]
+            return
         self._reconcile_rows()
 
     def _reconcile_rows(self) -> None:
