@@ -10,10 +10,12 @@ from __future__ import annotations
 import http.client
 import json
 import secrets
+import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -28,12 +30,14 @@ from tests.support.apps import base_config, built_app
 from tests.support.factories import make_user
 from tests.support.outages import Outcome, OwnRedis, PostgresCluster, missing_binaries
 from tests.support.outages import postgres_bindir as _postgres_bindir
-from tests.support.servers import Gunicorn, clean_environ
+from tests.support.servers import ROOT, Gunicorn, clean_environ
 
 #: The test users in every chaos database (made with the test suite's cheap password hashes).
 USERS = ("alice", "bob", "carol")
 PASSWORD = "chaos-password-1"
 TEMPLATE = "chaos_template"
+#: How long gunicorn may take to answer: on a busy 2-core machine, booting takes seconds.
+STARTUP_SECONDS = 60.0
 #: No request may take longer than this, outage or not.
 REQUEST_TIMEOUT_SECONDS = 10.0
 
@@ -127,6 +131,8 @@ class Stack:
     env: dict[str, str]
     web: Gunicorn
     database_url: str
+    workers: list[subprocess.Popen[bytes]] = field(default_factory=list)
+    worker_logs: list[Path] = field(default_factory=list)
 
     def call(
         self,
@@ -185,7 +191,12 @@ class Stack:
         return token
 
     def logs(self) -> str:
-        return self.web.log_tail(60)
+        """The tails of the server's and the workers' logs, for failure messages."""
+        tails = [f"--- gunicorn ---\n{self.web.log_tail(60)}"]
+        for path in self.worker_logs:
+            lines = path.read_text(errors="replace").splitlines()[-40:]
+            tails.append(f"--- {path.name} ---\n" + "\n".join(lines))
+        return "\n".join(tails)
 
 
 #: ``make(**settings)`` of the ``stack_factory`` fixture.
@@ -221,21 +232,43 @@ def stack_factory(
     postgres_cluster: PostgresCluster, template_database: str, own_redis: OwnRedis, tmp_path: Path
 ) -> Iterator[StackFactory]:
     """``make(**settings)``: a migrated database on the cluster and gunicorn serving it."""
-    started: list[Gunicorn] = []
+    stacks: list[Stack] = []
 
-    def make(**extra: str) -> Stack:
+    def make(*, workers: int = 0, **extra: str) -> Stack:
         database_url = postgres_cluster.create_database(
             f"chaos_{uuid.uuid4().hex[:12]}", template=template_database
         )
         env = stack_env(database_url, own_redis.url, tmp_path, **extra)
-        web = Gunicorn(env, tmp_path / "gunicorn.log")
-        started.append(web)
-        web.start()
-        web.wait_ready()
-        return Stack(env, web, database_url)
+        stack = Stack(env, Gunicorn(env, tmp_path / "gunicorn.log"), database_url)
+        stacks.append(stack)
+        stack.web.start()
+        # Started while gunicorn boots: on a busy machine each start takes seconds.
+        for n in range(workers):
+            log_path = tmp_path / f"worker-{n}.log"
+            with log_path.open("wb") as log:
+                stack.workers.append(
+                    subprocess.Popen(
+                        [sys.executable, "-m", "flask", "--app", "flaskyard", "worker"],
+                        cwd=ROOT,
+                        env=env,
+                        stdout=log,
+                        stderr=subprocess.STDOUT,
+                    )
+                )
+            stack.worker_logs.append(log_path)
+        stack.web.wait_ready(timeout=STARTUP_SECONDS)
+        return stack
 
     try:
         yield make
     finally:
-        for web in started:
-            web.stop()
+        for stack in stacks:
+            for worker in stack.workers:
+                worker.terminate()
+            stack.web.stop()
+            for worker in stack.workers:
+                try:
+                    worker.wait(timeout=15)
+                except subprocess.TimeoutExpired:
+                    worker.kill()
+                    worker.wait()

@@ -14,7 +14,7 @@ import pytest
 import sqlalchemy as sa
 from apiflask import APIFlask
 from redis import Redis
-from rq import Worker
+from rq import Queue, Worker
 from rq.job import Job as RQJob
 from rq.registry import StartedJobRegistry
 
@@ -28,7 +28,7 @@ from tests.support.outages import OwnRedis, descendants, kill_all, wait_gone
 #: saying it runs again (or failed).
 REAP_SECONDS = 20.0
 #: Long enough to be killed mid-run; the retried job runs again in full.
-JOB_SECONDS = 5
+JOB_SECONDS = 4
 #: Linux delivers the parent-death signal at once; the scheduler then releases its locks.
 ORPHAN_SECONDS = 5.0
 
@@ -94,6 +94,7 @@ def test_a_killed_worker_leaves_no_orphan_and_its_job_is_retried_or_failed(
     doomed = runs[forking_pid]
     retried, freed = (job_id for pid, job_id in runs.items() if pid != forking_pid)
     victims = [forking_pid, _worker_pid(redis, retried)]
+    survivor = _worker_pid(redis, freed)
     # The forking worker's job has used up its retries: it must fail where its owner sees it.
     redis.hset(RQJob.key_for(doomed), "retries_left", "0")
     # Queued behind them: each must still run exactly once.
@@ -133,7 +134,11 @@ def test_a_killed_worker_leaves_no_orphan_and_its_job_is_retried_or_failed(
     try:
         wait_for(reaped, timeout=REAP_SECONDS + 10, interval=0.1, what="the killed jobs reaped")
     except AssertionError as exc:
-        raise AssertionError(f"{exc}: {seen}\n{workers.logs()}") from None
+        lock = Queue("default", connection=redis).registry_cleaning_key
+        raise AssertionError(
+            f"{exc}: {seen}; cleaning lock ttl {redis.ttl(lock)}\n{workers.logs()}\n"
+            f"{workers.log(processes[survivor])}"
+        ) from None
 
     def all_ended() -> list[dict[str, Any]] | None:
         items: list[dict[str, Any]] = client.get(JOBS, headers=headers).get_json()["items"]

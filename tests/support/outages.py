@@ -227,6 +227,9 @@ class Traffic:
     """
 
     steps: Sequence[Callable[[], Outcome]]
+    #: Between one client's requests: enough traffic to judge, too little for gunicorn to
+    #: recycle its worker (max_requests) in the middle of a test.
+    pause: float = 0.1
     outcomes: list[Outcome] = field(default_factory=list)
     marks: dict[str, float] = field(default_factory=dict)
     _stop: threading.Event = field(default_factory=threading.Event)
@@ -238,8 +241,7 @@ class Traffic:
             outcome = step()
             with self._lock:
                 self.outcomes.append(outcome)
-            if outcome.status == 0:
-                time.sleep(0.05)  # no server at all: do not spin
+            self._stop.wait(self.pause)
 
     def start(self) -> None:
         for step in self.steps:
