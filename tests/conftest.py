@@ -97,6 +97,10 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
     terminalreporter.write_line(
         f"{'Chromium':14} {'ran (' + browser + ')' if browser else 'SKIPPED: not installed'}"
     )
+    reason = missing_binaries()
+    terminalreporter.write_line(
+        f"{'Own servers':14} {'SKIPPED: ' + reason if reason else 'can start (chaos tests)'}"
+    )
     for section, lines in SECTIONS.items():
         terminalreporter.section(section)
         for line in lines:

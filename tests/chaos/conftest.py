@@ -2,7 +2,7 @@
 
 Nothing here touches the machine's shared servers: the cluster is made by ``initdb`` into a
 temporary directory, each Redis is a fresh ``redis-server``, both on free loopback ports.
-Each test records its counts with :func:`report`; they are printed in the terminal summary.
+Each test records its counts with :func:`report`; the terminal summary prints them.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from apiflask import APIFlask
 from flaskyard.devserver import free_port
 from flaskyard.extensions import db, ensure_migrate
 from flaskyard.users.services import ensure_roles
-from tests.support import backends
+from tests.support import backends, summary
 from tests.support.apps import base_config, built_app
 from tests.support.factories import make_user
 from tests.support.outages import Outcome, OwnRedis, PostgresCluster, missing_binaries
@@ -41,20 +41,11 @@ STARTUP_SECONDS = 60.0
 #: No request may take longer than this, outage or not.
 REQUEST_TIMEOUT_SECONDS = 10.0
 
-_reports: list[str] = []
-
 
 def report(line: str) -> None:
-    """Keep ``line`` for the ``chaos`` section of the terminal summary (and print it now)."""
-    _reports.append(line)
+    """Show ``line`` in the ``chaos`` section of the terminal summary (and print it now)."""
+    summary.report("chaos", line)
     print(line)
-
-
-def pytest_terminal_summary(terminalreporter: Any) -> None:
-    if _reports:
-        terminalreporter.section("chaos")
-        for line in _reports:
-            terminalreporter.write_line(line)
 
 
 @pytest.fixture(scope="session")
