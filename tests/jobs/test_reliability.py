@@ -311,7 +311,13 @@ def test_sigkill_of_an_inline_worker_is_recovered_by_another(
     # The bound: a missed heartbeat shows after monitor interval + the grace, and the next
     # registry cleanup comes within one maintenance interval (plus a worker's start).
     bound = 1 + 6 + 1 + 8
-    wait_status(client, accounts.alice, victim["id"], ("queued",), timeout=bound)
+
+    def retried() -> bool:
+        # Queued again, or already run again by the other worker (a new start).
+        state = get_job(client, accounts.alice, victim["id"])
+        return bool(state["status"] == "queued" or state["started_at"] != running["started_at"])
+
+    wait_for(retried, timeout=bound, interval=0.05, what="the abandoned job to be retried")
     print(f"\nSIGKILL of an inline worker -> job queued again in {time.monotonic() - killed:.1f} s")
     # demo is idempotent: its retry runs it again in full, on the other worker.
     state = wait_status(client, accounts.alice, victim["id"], timeout=30)
