@@ -20,7 +20,7 @@ from flask_jwt_extended import get_current_user, get_jwt, verify_jwt_in_request
 
 from flaskyard.auth.revocation import get_store
 from flaskyard.auth.tokens import FAMILY_CLAIM, FAMILY_PREFIX
-from flaskyard.core.auth import admin_required, current_user
+from flaskyard.core.auth import Principal, admin_required, current_user
 from flaskyard.extensions import db
 from flaskyard.settings import get_settings
 from flaskyard.users.models import User
@@ -55,7 +55,7 @@ def open_session() -> Any:
     return make_response("", 204)
 
 
-def _session_user() -> User | None:
+def _session_user() -> Principal | None:
     raw, login = session.get(SESSION_KEY), session.get(LOGIN_KEY)
     if not raw or not login:
         return None
@@ -73,7 +73,7 @@ def _session_user() -> User | None:
 def _require_admin() -> None:
     if request.headers.get("Authorization"):
         verify_jwt_in_request(locations=["headers"])
-        user: User | None = get_current_user()
+        user: Principal | None = get_current_user()
     else:
         user = _session_user()
     if user is None or not user.active:

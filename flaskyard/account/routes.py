@@ -7,7 +7,7 @@ from typing import Any
 from apiflask import APIBlueprint, abort
 from flask import Response, make_response
 from flask_babel import gettext as _
-from flask_jwt_extended import get_current_user, unset_jwt_cookies
+from flask_jwt_extended import unset_jwt_cookies
 
 from flaskyard.account import services
 from flaskyard.account.schemas import EmailChangeIn, PasswordChangeIn, PasswordIn
@@ -59,9 +59,11 @@ def _wrong_password(exc: services.WrongPasswordError) -> Response:
 
 
 def _me() -> User:
-    # The users domain's model behind the token (the auth domain's loader put it there):
-    # the account rules change its password, address and token version.
-    user: User = get_current_user()
+    # The model behind the token's user, read in this request's session: the account rules
+    # change its password, address and token version (the signed-in user is only a snapshot).
+    user = db.session.get(User, current_user().id)
+    if user is None:  # deleted since the token check, a moment ago
+        abort(401, detail="The account is inactive, gone, or signed out everywhere.")
     return user
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Sequence
 from datetime import timedelta
 from typing import Protocol
 
@@ -101,6 +102,17 @@ class RedisStore:
             return bool(self._redis.exists(*(REDIS_PREFIX + key for key in keys)))
         except RedisError as exc:
             raise StoreUnavailable(str(exc)) from exc
+
+    def any_revoked_with(self, keys: Sequence[str], other: str) -> tuple[bool, bytes | None]:
+        """Whether any of ``keys`` is revoked, and the value at ``other``: one round trip."""
+        try:
+            pipe = self._redis.pipeline(transaction=False)
+            pipe.exists(*(REDIS_PREFIX + key for key in keys))
+            pipe.get(other)
+            revoked, value = pipe.execute()
+        except RedisError as exc:
+            raise StoreUnavailable(str(exc)) from exc
+        return bool(revoked), value if isinstance(value, bytes) else None
 
     def purge(self) -> int:
         return 0

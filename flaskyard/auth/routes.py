@@ -144,7 +144,7 @@ def password_reset_confirm(data: dict[str, str]) -> Any:
 @limiter.limit("5 per hour", key_func=lambda: f"{account_key()}:verify:{current_user().id}")
 def verify_email_resend() -> Any:
     """Send the verification mail again (no-op when already verified)."""
-    # The loaded User of this request, from the session's identity map (no query).
+    # The model, not the request's snapshot of it: the mail's token fingerprints its state.
     user = db.session.get(User, current_user().id)
     if user is not None and not user.email_verified:
         services.send_verification(user)

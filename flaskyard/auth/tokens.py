@@ -6,9 +6,8 @@ import time
 import uuid
 from typing import Any
 
-import sqlalchemy.orm as so
 from apiflask import APIFlask
-from flask import Response, jsonify
+from flask import Response, g, jsonify
 from flask_jwt_extended import (
     JWTManager,
     create_access_token,
@@ -18,12 +17,13 @@ from flask_jwt_extended import (
 )
 from flask_jwt_extended.config import config as jwt_config
 
-from flaskyard.auth.revocation import StoreUnavailable, get_store
+from flaskyard.auth import principals
+from flaskyard.auth.principals import generation_key
+from flaskyard.auth.revocation import RedisStore, StoreUnavailable, get_store
 from flaskyard.core.auth import Principal
 from flaskyard.core.problems import problem
-from flaskyard.extensions import db
 from flaskyard.settings import current_settings
-from flaskyard.users.models import User
+from flaskyard.users.services import UserSnapshot
 
 FAMILY_CLAIM = "fam"
 VERSION_CLAIM = "ver"
@@ -34,6 +34,8 @@ USED_PREFIX = "used:"
 FORBIDDEN_HEADERS = frozenset({"jku", "jwk", "x5u", "x5c"})
 #: Every token we issue has these; one without them is not ours (and could never expire).
 REQUIRED_CLAIMS = frozenset({"sub", "jti", "type", "iat", "nbf", "exp", FAMILY_CLAIM})
+#: ``g`` key: (jti, generation) from the revocation lookup, for the user loader that follows.
+_GENERATION = "_flaskyard_user_generation"
 
 jwt = JWTManager()
 
@@ -100,15 +102,17 @@ def _unauthorized(detail: str) -> Response:
     return problem(401, detail, headers={"WWW-Authenticate": "Bearer"})
 
 
-def _load_user(_header: dict[str, Any], claims: dict[str, Any]) -> User | None:
+def _load_user(_header: dict[str, Any], claims: dict[str, Any]) -> UserSnapshot | None:
     try:
         user_id = uuid.UUID(str(claims["sub"]))
     except ValueError:
         return None
-    # Loaded fresh on each request, so role changes and deactivation apply at once.
-    user = db.session.get(
-        User, user_id, populate_existing=True, options=[so.joinedload(User.roles)]
-    )
+    # The generation read with the revocation lookup of this very token (None: none yet).
+    checked = g.pop(_GENERATION, None)
+    generation = checked[1] if checked is not None and checked[0] == claims["jti"] else None
+    # Current on every request (kept in memory only while its generation holds), so role
+    # changes and deactivation apply at once.
+    user = principals.load(user_id, generation)
     if user is None or not user.active or user.token_version != claims.get(VERSION_CLAIM):
         return None
     return user
@@ -118,7 +122,14 @@ def _is_revoked(_header: dict[str, Any], claims: dict[str, Any]) -> bool:
     family = claims.get(FAMILY_CLAIM)
     if not family:
         return True  # every token we issue names its login
-    return get_store().any_revoked(claims["jti"], FAMILY_PREFIX + str(family))
+    keys = (claims["jti"], FAMILY_PREFIX + str(family))
+    store = get_store()
+    if isinstance(store, RedisStore) and claims.get("sub"):
+        # The user's generation comes back in the same round trip, for _load_user.
+        revoked, generation = store.any_revoked_with(keys, generation_key(str(claims["sub"])))
+        setattr(g, _GENERATION, (claims["jti"], generation))
+        return revoked
+    return store.any_revoked(*keys)
 
 
 def _decode_key(header: dict[str, Any], claims: dict[str, Any]) -> str:
@@ -134,6 +145,7 @@ def _decode_key(header: dict[str, Any], claims: dict[str, Any]) -> str:
 def init_app(app: APIFlask) -> None:
     """Bind JWTManager with our checks and problem+json errors."""
     jwt.init_app(app)
+    principals.init_app(app)
     jwt.user_lookup_loader(_load_user)
     jwt.token_in_blocklist_loader(_is_revoked)
     jwt.decode_key_loader(_decode_key)

@@ -16,6 +16,7 @@ import sqlalchemy as sa
 from flask import current_app, g
 from flask.cli import with_appcontext
 
+from flaskyard.auth import principals
 from flaskyard.auth.revocation import get_store
 from flaskyard.config import ConfigError, expand_setting
 from flaskyard.extensions import db, ensure_migrate
@@ -56,8 +57,10 @@ def reset_db(yes: bool, force: bool) -> None:
     with db.engine.begin() as connection:
         connection.execute(sa.text("DROP TABLE IF EXISTS alembic_version"))
     upgrade()
-    # Dropping tables bypasses the session, so tell the posts cache's commit hook.
+    # Dropping tables bypasses the session, so tell the posts cache's and the signed-in
+    # users' commit hooks.
     posts_cache.mark_changed(db.session())
+    principals.mark_all_changed(db.session())
     db.session.commit()
     click.echo("The database was reset and migrated to the latest revision.")
 

@@ -31,6 +31,8 @@ LOGIN = "/api/v1/auth/login"
 REFRESH = "/api/v1/auth/refresh"
 LOGOUT = "/api/v1/auth/logout"
 ME = "/api/v1/users/me"
+USERS = "/api/v1/users"
+ADMIN = "mproot"
 #: LOGIN_RATE_LIMIT_ACCOUNT's default: 10 failed sign-ins per account per 15 minutes.
 ACCOUNT_LIMIT = 10
 #: Bursts of fresh connections to send before giving up on reaching every worker.
@@ -85,6 +87,9 @@ def servers(
         env = clean_environ(common)
         flask_cli(env, "db", "upgrade")
         flask_cli(env, "seed")
+        flask_cli(
+            {**env, "ADMIN_PASSWORD": PASSWORD}, "create-admin", ADMIN, f"{ADMIN}@example.com"
+        )
         for server in running.values():
             server.wait_ready()
         yield running
@@ -194,6 +199,26 @@ def test_logout_is_seen_by_every_worker(server: Gunicorn) -> None:
     others = set(server.served_by(refused).values()) - {logout_worker}
     assert len(others) >= (WORKERS - 1 if server.worker_pids() else 1), others
     assert_every_worker(server, 401, "POST", REFRESH, token=pair["refresh_token"])
+
+
+def test_demotion_and_deactivation_apply_on_every_worker_at_once(server: Gunicorn) -> None:
+    admin = token_pair(server, ADMIN)["access_token"]
+    username = register(server)
+    token = token_pair(server, username)["access_token"]
+    user_id = server.request("GET", ME, token=token).json()["id"]
+
+    def patch(body: dict[str, Any]) -> None:
+        reply = server.request("PATCH", f"{USERS}/{user_id}", token=admin, json_body=body)
+        assert reply.status == 200, detail(reply)
+
+    patch({"roles": ["user", "admin"]})
+    # Every worker has served the new admin (and, with Redis, keeps them in memory).
+    assert_every_worker(server, 200, "GET", USERS, token=token)
+    patch({"roles": ["user"]})
+    assert_every_worker(server, 403, "GET", USERS, token=token)
+    assert_every_worker(server, 200, "GET", ME, token=token)
+    patch({"active": False})
+    assert_every_worker(server, 401, "GET", ME, token=token)
 
 
 def test_revocation_survives_a_restart(servers: dict[str, Gunicorn]) -> None:
