@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import time
 import uuid
+from hmac import compare_digest
 from typing import Any
 
+import jwt as pyjwt
 from apiflask import APIFlask
 from flask import Response, g, jsonify
 from flask_jwt_extended import (
@@ -16,6 +18,8 @@ from flask_jwt_extended import (
     set_refresh_cookies,
 )
 from flask_jwt_extended.config import config as jwt_config
+from flask_jwt_extended.exceptions import CSRFError, JWTDecodeError
+from jwt.types import Options
 
 from flaskyard.auth import principals
 from flaskyard.auth.principals import generation_key
@@ -37,7 +41,57 @@ REQUIRED_CLAIMS = frozenset({"sub", "jti", "type", "iat", "nbf", "exp", FAMILY_C
 #: ``g`` key: (jti, generation) from the revocation lookup, for the user loader that follows.
 _GENERATION = "_flaskyard_user_generation"
 
-jwt = JWTManager()
+
+class _SingleDecodeJWTManager(JWTManager):
+    """Flask-JWT-Extended with one parse and one signature check per token.
+
+    Its own decode parses a token three times (the claims unverified, to choose the key; the
+    header; then the verified decode). Our key never depends on the token, so one
+    ``decode_complete`` does it, then the same checks run on its header and claims. Anything
+    it refuses goes through Flask-JWT-Extended's own decode, so every error (and the expired
+    token's header and claims for its callback) is exactly what the extension would raise.
+    """
+
+    def _decode_jwt_from_config(
+        self, encoded_token: str, csrf_value: str | None = None, allow_expired: bool = False
+    ) -> dict[str, Any]:
+        options: Options = {
+            "verify_aud": jwt_config.decode_audience is not None,
+            "verify_sub": jwt_config.verify_sub,
+        }
+        if allow_expired:
+            options["verify_exp"] = False
+        try:
+            complete = pyjwt.decode_complete(
+                encoded_token,
+                str(jwt_config.decode_key),
+                algorithms=jwt_config.decode_algorithms,
+                audience=jwt_config.decode_audience,
+                issuer=jwt_config.decode_issuer,
+                leeway=jwt_config.leeway,
+                options=options,
+            )
+        except pyjwt.PyJWTError:
+            decoded: dict[str, Any] = super()._decode_jwt_from_config(
+                encoded_token, csrf_value, allow_expired
+            )
+            return decoded
+        claims: dict[str, Any] = complete["payload"]
+        _check_token(complete["header"], claims)
+        if jwt_config.identity_claim_key not in claims:
+            raise JWTDecodeError(f"Missing claim: {jwt_config.identity_claim_key}")
+        claims.setdefault("type", "access")
+        claims.setdefault("fresh", False)
+        claims.setdefault("jti", None)
+        if csrf_value:
+            if "csrf" not in claims:
+                raise JWTDecodeError("Missing claim: csrf")
+            if not compare_digest(claims["csrf"], csrf_value):
+                raise CSRFError("CSRF double submit tokens do not match")
+        return claims
+
+
+jwt = _SingleDecodeJWTManager()
 
 
 class UnusableTokenError(Exception):
@@ -132,12 +186,16 @@ def _is_revoked(_header: dict[str, Any], claims: dict[str, Any]) -> bool:
     return store.any_revoked(*keys)
 
 
-def _decode_key(header: dict[str, Any], claims: dict[str, Any]) -> str:
+def _check_token(header: dict[str, Any], claims: dict[str, Any]) -> None:
     if FORBIDDEN_HEADERS & set(header):
         raise UnusableTokenError("Tokens may not name their own key.")
     missing = sorted(REQUIRED_CLAIMS - set(claims))
     if missing:
         raise UnusableTokenError(f"The token lacks required claims: {', '.join(missing)}.")
+
+
+def _decode_key(header: dict[str, Any], claims: dict[str, Any]) -> str:
+    _check_token(header, claims)
     # Flask-JWT-Extended's own choice: the secret for HS*, the public key otherwise.
     return str(jwt_config.decode_key)
 

@@ -226,3 +226,28 @@ def test_redis_down_fails_closed_even_for_a_user_in_memory(
         if process.poll() is None:
             process.kill()
             process.wait(timeout=10)
+
+
+def test_a_token_is_verified_once_per_request(
+    client: FlaskClient, redis_store: None, people: dict[str, User], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from jwt.api_jws import PyJWS
+
+    headers = auth_headers(client, "bob")
+    assert client.get(ME, headers=headers).status_code == 200
+    calls: list[str] = []
+    verify, load = PyJWS._verify_signature, PyJWS._load
+
+    def counted_verify(self: PyJWS, *args: Any, **kwargs: Any) -> None:
+        calls.append("verify")
+        verify(self, *args, **kwargs)
+
+    def counted_load(self: PyJWS, *args: Any, **kwargs: Any) -> Any:
+        calls.append("parse")
+        return load(self, *args, **kwargs)
+
+    monkeypatch.setattr(PyJWS, "_verify_signature", counted_verify)
+    monkeypatch.setattr(PyJWS, "_load", counted_load)
+    assert client.get(ME, headers=headers).status_code == 200
+    # One verified decode; Flask-JWT-Extended's decorator still reads the header once more.
+    assert sorted(calls) == ["parse", "parse", "verify"]
