@@ -202,6 +202,8 @@ def build_base(settings: Settings) -> APIFlask:
         hops = settings.PROXY_FIX_X_FOR
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)  # type: ignore[method-assign]
     app.register_blueprint(health.bp)
+    # Outermost: a liveness probe proves the process answers, and needs nothing more.
+    app.wsgi_app = health.Liveness(app.wsgi_app)  # type: ignore[method-assign]
     admin.init_app(app)
     # rq-dashboard links its favicon through Flask's ``static`` endpoint.
     app.add_url_rule("/static/<path:filename>", endpoint="static", view_func=static_file)

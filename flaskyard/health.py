@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from apiflask import APIBlueprint
@@ -14,9 +16,15 @@ from redis import Redis
 from flaskyard.broker import get_redis
 from flaskyard.core.problems import problem
 from flaskyard.extensions import db
+from flaskyard.logs import REQUEST_ID_HEADER, log_request, request_id_from
+from flaskyard.metrics import count_request
+
+if TYPE_CHECKING:
+    from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
 
 bp = APIBlueprint("health", __name__, tag="Health")
 CHECK_TIMEOUT_SECONDS = 1.0
+LIVENESS_PATH = "/healthz"
 _pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="readyz")
 
 
@@ -48,7 +56,7 @@ def _run_check(func: Any, *args: Any) -> str:
     return "ok"
 
 
-@bp.get("/healthz")
+@bp.get(LIVENESS_PATH)
 @bp.doc(summary="Liveness: the process answers")
 def healthz() -> dict[str, str]:
     """Always ok while the process can answer."""
@@ -67,3 +75,66 @@ def readyz() -> Any:
         detail = "Not ready: " + "; ".join(f"{name} {checks[name]}" for name in failed) + "."
         return problem(503, detail, checks=checks)
     return {"status": "ok", "checks": checks}, 200
+
+
+class Liveness:
+    """WSGI middleware that answers ``GET /healthz`` before Flask, with Flask's own answer.
+
+    The first such request (per scheme: HSTS is only sent over HTTPS) goes through the app;
+    its status, headers and body are kept and replayed from then on, with a fresh
+    ``X-Request-ID``. Each answer is still logged (``flaskyard.request``) and counted in the
+    metrics. A request with an ``Origin`` (CORS headers depend on it) or anything but GET goes
+    through Flask as before.
+    """
+
+    def __init__(self, wsgi_app: WSGIApplication) -> None:
+        self._next = wsgi_app
+        #: https? -> (status line, headers without the request id, body)
+        self._answers: dict[bool, tuple[str, list[tuple[str, str]], bytes]] = {}
+
+    def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        if (
+            environ.get("PATH_INFO") != LIVENESS_PATH
+            or environ.get("REQUEST_METHOD") != "GET"
+            or "HTTP_ORIGIN" in environ
+        ):
+            return self._next(environ, start_response)
+        started = time.perf_counter()
+        secure = (
+            environ.get("wsgi.url_scheme") == "https"
+            or environ.get("HTTP_X_FORWARDED_PROTO") == "https"
+        )
+        answer = self._answers.get(secure)
+        if answer is None:
+            return self._learn(secure, environ, start_response)
+        status, headers, body = answer
+        request_id = request_id_from(environ.get("HTTP_X_REQUEST_ID", ""))
+        start_response(status, [*headers, (REQUEST_ID_HEADER, request_id)])
+        seconds = time.perf_counter() - started
+        log_request("GET", LIVENESS_PATH, 200, seconds * 1000, request_id)
+        count_request(LIVENESS_PATH, "GET", 200, seconds)
+        return [body]
+
+    def _learn(
+        self, secure: bool, environ: WSGIEnvironment, start_response: StartResponse
+    ) -> Iterable[bytes]:
+        seen: list[Any] = []
+
+        def capture(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+            seen[:] = [status, headers]
+            return start_response(status, headers, exc_info)
+
+        chunks = self._next(environ, capture)
+        try:
+            body = b"".join(chunks)
+        finally:
+            close = getattr(chunks, "close", None)
+            if close is not None:
+                close()
+        status, headers = seen
+        kept = [(k, v) for k, v in headers if k.lower() != REQUEST_ID_HEADER.lower()]
+        if status.startswith("200") and not any(
+            k.lower() in ("set-cookie", "vary") for k, _ in kept
+        ):
+            self._answers[secure] = (status, kept, body)
+        return [body]

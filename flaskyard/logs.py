@@ -79,9 +79,30 @@ def configure_logging(level: str, fmt: str) -> None:
         adopted.propagate = False
 
 
+def request_id_from(incoming: str) -> str:
+    """The client's ``X-Request-ID`` when it is a sane one, else a new id."""
+    return incoming if _VALID_REQUEST_ID.match(incoming) else uuid.uuid4().hex
+
+
+def log_request(
+    method: str, path: str, status: int, duration_ms: float, request_id: str | None = None
+) -> None:
+    """The one line logged per request (``request_id``: when outside Flask's request context)."""
+    if not request_logger.isEnabledFor(logging.INFO):
+        return
+    extra: dict[str, object] = {
+        "method": method,
+        "path": path,
+        "status": status,
+        "duration_ms": round(duration_ms, 2),
+    }
+    if request_id is not None:
+        extra["request_id"] = request_id
+    request_logger.info("%s %s %s %.1fms", method, path, status, duration_ms, extra=extra)
+
+
 def _start() -> None:
-    incoming = request.headers.get(REQUEST_ID_HEADER, "")
-    g.request_id = incoming if _VALID_REQUEST_ID.match(incoming) else uuid.uuid4().hex
+    g.request_id = request_id_from(request.headers.get(REQUEST_ID_HEADER, ""))
     g.request_started = time.perf_counter()
 
 
@@ -89,19 +110,7 @@ def _finish(response: Response) -> Response:
     response.headers[REQUEST_ID_HEADER] = g.get("request_id", "-")
     started = g.get("request_started")
     duration_ms = (time.perf_counter() - started) * 1000 if started is not None else 0.0
-    request_logger.info(
-        "%s %s %s %.1fms",
-        request.method,
-        request.path,
-        response.status_code,
-        duration_ms,
-        extra={
-            "method": request.method,
-            "path": request.path,
-            "status": response.status_code,
-            "duration_ms": round(duration_ms, 2),
-        },
-    )
+    log_request(request.method, request.path, response.status_code, duration_ms)
     return response
 
 

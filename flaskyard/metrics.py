@@ -127,6 +127,12 @@ def route_label() -> str:
     return rule.rule if rule is not None else UNMATCHED_ROUTE
 
 
+def count_request(route: str, method: str, status: int, seconds: float) -> None:
+    """Count and time one request (for answers given before Flask sees the request)."""
+    HTTP_REQUESTS.labels(route, method, str(status)).inc()
+    HTTP_LATENCY.labels(route, method).observe(seconds)
+
+
 def _start() -> None:
     g.metrics_started = time.perf_counter()
 

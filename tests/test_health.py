@@ -6,7 +6,9 @@ import time
 from pathlib import Path
 from typing import Any
 
+from flask import request
 from flask.testing import FlaskClient
+from werkzeug.datastructures import Headers
 
 from tests.support.apps import base_config, built_app
 
@@ -80,3 +82,34 @@ def test_readyz_says_what_failed_not_where(tmp_path: Path) -> None:
     assert body["checks"] == {"database": "unavailable", "redis": "unavailable"}
     for secret in ("127.0.0.1", ":1", "postgres", "Error", "refused"):
         assert secret not in text, (secret, text)
+
+
+def test_healthz_is_answered_before_flask_with_flasks_own_answer(client: FlaskClient) -> None:
+    app = client.application
+    reached: list[str] = []
+    app.before_request(lambda: reached.append(request.path))
+    for base_url in ("http://localhost", "https://localhost"):
+        first = client.get("/healthz", base_url=base_url)
+        replayed = [client.get("/healthz", base_url=base_url) for _ in range(3)]
+        for response in replayed:
+            assert response.status == first.status
+            assert response.data == first.data == b'{"status":"ok"}\n'
+            assert _without_request_id(response.headers) == _without_request_id(first.headers)
+        ids = {r.headers["X-Request-ID"] for r in [first, *replayed]}
+        assert len(ids) == 4  # a fresh id on every answer
+    # Only the first answer per scheme went through Flask.
+    assert reached == ["/healthz", "/healthz"]
+
+
+def test_healthz_with_an_origin_or_another_method_goes_through_flask(client: FlaskClient) -> None:
+    app = client.application
+    reached: list[str] = []
+    app.before_request(lambda: reached.append(request.method))
+    client.get("/healthz")
+    assert client.get("/healthz", headers={"Origin": "https://example.com"}).status_code == 200
+    assert client.head("/healthz").status_code == 200
+    assert reached == ["GET", "GET", "HEAD"]
+
+
+def _without_request_id(headers: Headers) -> list[tuple[str, str]]:
+    return [(k, v) for k, v in headers.items() if k != "X-Request-ID"]

@@ -85,6 +85,19 @@ def test_one_text_line_per_request(
     assert " INFO " in line
 
 
+def test_every_healthz_answer_is_logged_with_its_id(
+    log_stream: io.StringIO, client: FlaskClient
+) -> None:
+    # The first goes through Flask, the others are answered before it: all are logged alike.
+    for number in range(3):
+        client.get("/healthz", headers={"X-Request-ID": f"probe-{number}"})
+    lines = _request_lines(log_stream)
+    assert len(lines) == 3
+    for number, line in enumerate(lines):
+        assert re.search(r"\bGET /healthz 200 \d+\.\dms\b", line), line
+        assert f"[probe-{number}]" in line
+
+
 def test_error_requests_are_logged(log_stream: io.StringIO, client: FlaskClient) -> None:
     response = client.get("/api/v1/posts?page=0")
     lines = _request_lines(log_stream)

@@ -101,6 +101,9 @@ def test_hsts_in_production(tmp_path: Path, redis_url: str) -> None:
         proxied = client.get("/healthz", headers={"X-Forwarded-Proto": "https"})
         assert "Strict-Transport-Security" in proxied.headers
         assert "Strict-Transport-Security" not in client.get("/healthz").headers  # plain http
+        # Answered again before Flask (health.Liveness), each scheme keeps its own headers.
+        assert "Strict-Transport-Security" in client.get("/healthz", base_url="https://x").headers
+        assert "Strict-Transport-Security" not in client.get("/healthz").headers
 
 
 def test_no_cors_by_default(web: FlaskClient) -> None:
