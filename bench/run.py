@@ -39,7 +39,7 @@ import sys
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager, suppress
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol, TextIO
@@ -63,6 +63,10 @@ LOGIN_GOAL = 0.80
 #: /healthz p99 with LOGINS_IN_FLIGHT sign-ins running, at most this multiple of its idle p99.
 HEALTHZ_BUSY_GOAL = 3.0
 LOGINS_IN_FLIGHT = 8
+#: Goals of other rows, as ratios to the baseline of the same round (the verdict prints them).
+ROW_GOALS = {"users_me": 0.30, "healthz": 0.80}
+#: The app's throughput under granian, at least this multiple of its gunicorn figure.
+GRANIAN_GOAL = 1.5
 #: Raised so wrk can drive the login endpoint from one address; said so in the output.
 BENCH_LOGIN_RATE_LIMIT_IP = "1000000 per minute"
 #: The account the login and token endpoints use; its password is random per run.
@@ -97,6 +101,22 @@ class Config:
     pg_user: str
     db_name: str
     redis_url: str
+    #: The servers every endpoint is measured under, gunicorn first.
+    server_kinds: tuple[str, ...] = ("gunicorn",)
+
+    @property
+    def granian_args(self) -> list[str]:
+        """The granian settings both servers share: its processes and threads as gunicorn's."""
+        return [
+            "--interface", "wsgi",
+            "--http", "1",
+            "--no-ws",
+            "--workers", str(self.workers),
+            "--runtime-threads", "1",
+            "--blocking-threads", str(self.threads),
+            "--log-level", "warning",
+            "--no-access-log",
+        ]  # fmt: skip
 
     @property
     def gunicorn_args(self) -> list[str]:
@@ -183,6 +203,7 @@ class Server:
     process: subprocess.Popen[bytes]
     log_path: Path
     log: TextIO
+    kind: str = "gunicorn"
 
     @property
     def base_url(self) -> str:
@@ -241,7 +262,19 @@ def load_config() -> Config:
     )
     if config.wrk_threads > config.connections:
         raise HarnessError("BENCH_WRK_THREADS cannot exceed BENCH_CONNECTIONS.")
-    return config
+    kinds = tuple(k.strip() for k in os.environ.get("BENCH_SERVERS", "gunicorn,granian").split(","))
+    if not kinds or kinds[0] != "gunicorn" or not set(kinds) <= {"gunicorn", "granian"}:
+        raise HarnessError(f"BENCH_SERVERS must be gunicorn or gunicorn,granian, not {kinds!r}.")
+    if "granian" in kinds and granian_binary() is None:
+        print("bench: granian is not installed here; measuring gunicorn only.")
+        kinds = ("gunicorn",)
+    return replace(config, server_kinds=kinds)
+
+
+def granian_binary() -> str | None:
+    """granian's console script next to this interpreter (the venv), else from PATH."""
+    sibling = Path(sys.executable).parent / "granian"
+    return str(sibling) if sibling.exists() else shutil.which("granian")
 
 
 def clean_environment() -> dict[str, str]:
@@ -357,18 +390,36 @@ def free_port() -> int:
 
 
 def start_server(
-    name: str, config: Config, target: list[str], env: Mapping[str, str], workdir: Path
+    name: str,
+    config: Config,
+    target: list[str],
+    env: Mapping[str, str],
+    workdir: Path,
+    kind: str = "gunicorn",
 ) -> Server:
-    """Start ``gunicorn <shared settings> -b 127.0.0.1:<port> <target>`` in its own session."""
+    """Start ``gunicorn <shared settings> -b 127.0.0.1:<port> <target>`` in its own session.
+
+    With ``kind="granian"``: ``granian <shared settings> --host 127.0.0.1 --port <port>
+    <target>``, where ``target`` is granian's (``--factory flaskyard:create_app``).
+    """
     port = free_port()
-    log_path = workdir / f"{name}.log"
+    log_path = workdir / f"{kind}-{name}.log"
     log = log_path.open("w", encoding="utf-8")
-    argv = [
-        sys.executable, "-m", "gunicorn",
-        *config.gunicorn_args,
-        "--bind", f"{LOOPBACK}:{port}",
-        *target,
-    ]  # fmt: skip
+    if kind == "granian":
+        argv = [
+            granian_binary() or "granian",
+            *config.granian_args,
+            "--host", LOOPBACK,
+            "--port", str(port),
+            *target,
+        ]  # fmt: skip
+    else:
+        argv = [
+            sys.executable, "-m", "gunicorn",
+            *config.gunicorn_args,
+            "--bind", f"{LOOPBACK}:{port}",
+            *target,
+        ]  # fmt: skip
     # cwd is the temp dir, so no stray ./gunicorn.conf.py or .env.d/ can change either server.
     process = subprocess.Popen(
         argv,
@@ -378,7 +429,7 @@ def start_server(
         stderr=subprocess.STDOUT,
         start_new_session=True,
     )
-    return Server(name=name, port=port, process=process, log_path=log_path, log=log)
+    return Server(name=name, port=port, process=process, log_path=log_path, log=log, kind=kind)
 
 
 def stop_server(server: Server) -> None:
@@ -751,6 +802,27 @@ def print_table(summary: Mapping[str, Any]) -> None:
     print("(shipped default '60 per minute'); each login verifies argon2id m=19 MiB, t=2, p=1.")
 
 
+def print_granian_table(granian: Mapping[str, Any]) -> None:
+    width = max(len(e.label) for e in ENDPOINTS)
+    header = (
+        f"{'under granian':<{width}} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'ratio':>6}"
+        f" {'x gunicorn':>10}"
+    )
+    print()
+    print(header)
+    print("-" * len(header))
+    for endpoint in ENDPOINTS:
+        row = granian["endpoints"][endpoint.name]
+        ratio = granian["ratios"][endpoint.name]["median"]
+        speedup = granian["speedup"][endpoint.name]["median"]
+        print(
+            f"{endpoint.label:<{width}} {row['rps']:>9.0f} {row['p50_ms']:>8.2f} "
+            f"{row['p99_ms']:>8.2f} {ratio:>6.3f} {speedup:>10.2f}"
+        )
+    print("(ratio = to the bare-Flask baseline under granian; x gunicorn = req/s against the")
+    print(f"same row under gunicorn, same round; granian {' '.join(granian['settings'])})")
+
+
 def git_revision() -> str | None:
     try:
         done = subprocess.run(
@@ -772,21 +844,38 @@ def git_revision() -> str | None:
 @contextmanager
 def servers_running(
     config: Config, app_env: Mapping[str, str], base_env: Mapping[str, str], workdir: Path
-) -> Iterator[dict[str, Server]]:
-    """All three gunicorns, always stopped on the way out."""
-    servers: dict[str, Server] = {}
+) -> Iterator[dict[str, dict[str, Server]]]:
+    """The three servers under each of ``config.server_kinds``, always stopped on the way out.
+
+    Yields ``{kind: {"app": ..., "app_uncached": ..., "baseline": ...}}``.
+    """
+    fleets: dict[str, dict[str, Server]] = {}
+    uncached_env = {**app_env, "POSTS_CACHE": "false"}
+    # granian imports the baseline module by name: bench/ on its path.
+    baseline_env = {**base_env, "PYTHONPATH": str(BENCH_DIR)}
+    targets = {
+        "gunicorn": {
+            "app": ["flaskyard:create_app()"],
+            "baseline": ["--pythonpath", str(BENCH_DIR), "baseline:app"],
+        },
+        "granian": {"app": ["--factory", "flaskyard:create_app"], "baseline": ["baseline:app"]},
+    }
     try:
-        app = ["flaskyard:create_app()"]
-        servers["app"] = start_server("app", config, app, app_env, workdir)
-        uncached_env = {**app_env, "POSTS_CACHE": "false"}
-        servers["app_uncached"] = start_server("app_uncached", config, app, uncached_env, workdir)
-        servers["baseline"] = start_server(
-            "baseline", config, ["--pythonpath", str(BENCH_DIR), "baseline:app"], base_env, workdir
-        )
-        yield servers
+        for kind in config.server_kinds:
+            fleet = fleets.setdefault(kind, {})
+            app, baseline = targets[kind]["app"], targets[kind]["baseline"]
+            fleet["app"] = start_server("app", config, app, app_env, workdir, kind)
+            fleet["app_uncached"] = start_server(
+                "app_uncached", config, app, uncached_env, workdir, kind
+            )
+            fleet["baseline"] = start_server(
+                "baseline", config, baseline, baseline_env, workdir, kind
+            )
+        yield fleets
     finally:
-        for server in servers.values():
-            stop_server(server)
+        for fleet in fleets.values():
+            for server in fleet.values():
+                stop_server(server)
 
 
 def benchmark(config: Config, wrk: str, workdir: Path) -> dict[str, Any]:
@@ -799,6 +888,7 @@ def benchmark(config: Config, wrk: str, workdir: Path) -> dict[str, Any]:
     load_at_start = _load_average()
     recreate_database(config)
     rounds: list[dict[str, WrkResult]] = []
+    granian_rounds: list[dict[str, WrkResult]] = []
     login = make_login(workdir)
     try:
         flask = [sys.executable, "-m", "flask", "--app", "flaskyard"]
@@ -821,28 +911,33 @@ def benchmark(config: Config, wrk: str, workdir: Path) -> dict[str, Any]:
             "bench: " + (workdir / "seed.log").read_text(encoding="utf-8").strip().splitlines()[-1]
         )
 
-        with servers_running(config, app_env, base_env, workdir) as servers:
-            wait_ready(servers["app"], "/healthz")
-            wait_ready(servers["app_uncached"], "/healthz")
-            wait_ready(servers["baseline"], "/json")
-            check_responses(servers, config, login)
+        with servers_running(config, app_env, base_env, workdir) as fleets:
+            for fleet in fleets.values():
+                wait_ready(fleet["app"], "/healthz")
+                wait_ready(fleet["app_uncached"], "/healthz")
+                wait_ready(fleet["baseline"], "/json")
+                check_responses(fleet, config, login)
+            servers = fleets["gunicorn"]
             print(
                 f"bench: gunicorn {' '.join(config.gunicorn_args)}; wrk -t{config.wrk_threads} "
                 f"-c{config.connections} -d{config.duration_s}s x {config.rounds} rounds; "
                 f"LOGIN_RATE_LIMIT_IP={BENCH_LOGIN_RATE_LIMIT_IP!r} (raised for the login runs)"
             )
+            if "granian" in fleets:
+                print(f"bench: granian {' '.join(config.granian_args)}; the same endpoints")
 
-            def measure(endpoint: Endpoint, seconds: int) -> WrkResult:
+            def measure(endpoint: Endpoint, seconds: int, kind: str) -> WrkResult:
+                fleet = fleets[kind]
                 # A token from a login just before the run, so it cannot expire during it.
                 headers = (
-                    {"Authorization": f"Bearer {log_in(servers['app'], login)}"}
+                    {"Authorization": f"Bearer {log_in(fleet['app'], login)}"}
                     if endpoint.bearer
                     else None
                 )
                 result = run_wrk(
                     wrk,
                     config,
-                    servers[endpoint.server].base_url + endpoint.path,
+                    fleet[endpoint.server].base_url + endpoint.path,
                     seconds,
                     headers=headers,
                     script=login.script if endpoint.login else None,
@@ -853,25 +948,30 @@ def benchmark(config: Config, wrk: str, workdir: Path) -> dict[str, Any]:
                     ),
                     allow_busy=endpoint.login,
                 )
-                server = servers[endpoint.server]
+                server = fleet[endpoint.server]
                 settle(server, "/json" if server.name == "baseline" else "/healthz")
                 return result
 
-            for endpoint in ENDPOINTS:
-                measure(endpoint, config.warmup_s)
-            for number in range(1, config.rounds + 1):
-                measured: dict[str, WrkResult] = {}
+            for kind in config.server_kinds:
                 for endpoint in ENDPOINTS:
-                    result = measure(endpoint, config.duration_s)
-                    measured[endpoint.name] = result
-                    errors = sum(result.socket_errors.values())
-                    print(
-                        f"  round {number}/{config.rounds} {endpoint.name:<19}"
-                        f" {result.rps:>9.0f} req/s"
-                        f"  p50 {result.p50_ms:6.2f} ms  p99 {result.p99_ms:7.2f} ms"
-                        + (f"  socket errors {result.socket_errors}" if errors else "")
-                    )
-                rounds.append(measured)
+                    measure(endpoint, config.warmup_s, kind)
+            for number in range(1, config.rounds + 1):
+                # Servers alternate which goes first from one round to the next.
+                kinds = config.server_kinds[:: 1 if number % 2 else -1]
+                for kind in kinds:
+                    measured: dict[str, WrkResult] = {}
+                    for endpoint in ENDPOINTS:
+                        result = measure(endpoint, config.duration_s, kind)
+                        measured[endpoint.name] = result
+                        errors = sum(result.socket_errors.values())
+                        where = "" if kind == "gunicorn" else f" {kind}"
+                        print(
+                            f"  round {number}/{config.rounds}{where} {endpoint.name:<19}"
+                            f" {result.rps:>9.0f} req/s"
+                            f"  p50 {result.p50_ms:6.2f} ms  p99 {result.p99_ms:7.2f} ms"
+                            + (f"  socket errors {result.socket_errors}" if errors else "")
+                        )
+                    (rounds if kind == "gunicorn" else granian_rounds).append(measured)
             verify_rate = raw_verify_rate(min(5.0, float(config.duration_s)))
             print(
                 f"  argon2id verify, {os.cpu_count()} threads in this process: {verify_rate:.1f}/s"
@@ -881,13 +981,17 @@ def benchmark(config: Config, wrk: str, workdir: Path) -> dict[str, Any]:
                 f"  healthz with {LOGINS_IN_FLIGHT} logins in flight: {busy_healthz.rps:.0f} req/s"
                 f"  p50 {busy_healthz.p50_ms:6.2f} ms  p99 {busy_healthz.p99_ms:7.2f} ms"
             )
-            for server in servers.values():
-                if server.process.poll() is not None:
-                    raise HarnessError(f"The {server.name} server died during the run.")
+            for fleet in fleets.values():
+                for server in fleet.values():
+                    if server.process.poll() is not None:
+                        raise HarnessError(
+                            f"The {server.kind} {server.name} server died during the run."
+                        )
     finally:
         drop_database(config)
 
     summary = summarize(rounds)
+    granian = summarize_granian(config, rounds, granian_rounds) if granian_rounds else None
     ratio = summary["ratios"][GOAL_ENDPOINT]["median"]
     logins = summary["endpoints"]["login"]["rps"]
     idle_p99 = summary["endpoints"]["healthz"]["p99_ms"]
@@ -941,6 +1045,43 @@ def benchmark(config: Config, wrk: str, workdir: Path) -> dict[str, Any]:
             "max_multiple": HEALTHZ_BUSY_GOAL,
             "met": busy_healthz.p99_ms / idle_p99 <= HEALTHZ_BUSY_GOAL,
         },
+        "row_goals": {
+            name: {
+                "min_ratio": goal,
+                "ratio": summary["ratios"][name]["median"],
+                "met": summary["ratios"][name]["median"] >= goal,
+            }
+            for name, goal in ROW_GOALS.items()
+        },
+        "granian": granian,
+    }
+
+
+def app_rows() -> list[str]:
+    """The app's rows that make its throughput (not the baseline; not login, its hash's rate)."""
+    return [e.name for e in ENDPOINTS if e.server != "baseline" and not e.login]
+
+
+def summarize_granian(
+    config: Config, gunicorn: list[dict[str, WrkResult]], granian: list[dict[str, WrkResult]]
+) -> dict[str, Any]:
+    """granian's table (ratios to the granian baseline) and each row against its gunicorn run."""
+    summary = summarize(granian)
+    speedup: dict[str, Any] = {}
+    for endpoint in ENDPOINTS:
+        per_round = [
+            g[endpoint.name].rps / u[endpoint.name].rps
+            for u, g in zip(gunicorn, granian, strict=True)
+        ]
+        speedup[endpoint.name] = {"per_round": per_round, "median": statistics.median(per_round)}
+    app_speedup = statistics.geometric_mean(speedup[name]["median"] for name in app_rows())
+    return {
+        **summary,
+        "settings": config.granian_args,
+        "speedup": speedup,
+        "app_speedup": app_speedup,
+        "min_app_speedup": GRANIAN_GOAL,
+        "met": app_speedup >= GRANIAN_GOAL,
     }
 
 
@@ -1012,6 +1153,8 @@ def write_benchmarks(document: Mapping[str, Any]) -> None:
 
 def _report(document: Mapping[str, Any]) -> None:
     print_table(document)
+    if document.get("granian"):
+        print_granian_table(document["granian"])
     write_benchmarks(document)
     print(f"published: {BENCHMARKS_FILE.relative_to(ROOT)}")
 
@@ -1021,7 +1164,19 @@ def _verdict(document: Mapping[str, Any]) -> list[str]:
     verdict = "PASS" if goal["met"] else "MISSED"
     login = document["login"]
     busy = document["healthz_under_logins"]
-    return [
+    lines = [
+        f"{document['endpoints'][name]['label']}: {row['ratio']:.2f} of baseline "
+        f"(goal >= {row['min_ratio']:.2f}): " + ("PASS" if row["met"] else "MISSED")
+        for name, row in document.get("row_goals", {}).items()
+    ]
+    granian = document.get("granian")
+    if granian:
+        lines.append(
+            f"granian: the app's rows at {granian['app_speedup']:.2f}x their gunicorn req/s "
+            f"(geometric mean of {', '.join(app_rows())}; goal >= "
+            f"{granian['min_app_speedup']:.2f}x): " + ("PASS" if granian["met"] else "MISSED")
+        )
+    return lines + [
         f"login: {login['logins_per_s']:.1f} logins/s = {login['share']:.2f} of the raw argon2id "
         f"verify rate ({login['raw_verify_per_s']:.1f}/s) (goal >= {login['min_share']:.2f}): "
         + ("PASS" if login["met"] else "MISSED"),
