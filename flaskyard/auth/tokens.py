@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import threading
 import time
 import uuid
+from collections import OrderedDict
 from hmac import compare_digest
 from typing import Any
 
 import jwt as pyjwt
 from apiflask import APIFlask
-from flask import Response, g, jsonify
+from flask import Response, current_app, g, jsonify
 from flask_jwt_extended import (
     JWTManager,
     create_access_token,
@@ -38,23 +40,67 @@ USED_PREFIX = "used:"
 FORBIDDEN_HEADERS = frozenset({"jku", "jwk", "x5u", "x5c"})
 #: Every token we issue has these; one without them is not ours (and could never expire).
 REQUIRED_CLAIMS = frozenset({"sub", "jti", "type", "iat", "nbf", "exp", FAMILY_CLAIM})
+#: Verified access tokens kept per process (the least recently used go first).
+MAX_VERIFIED_TOKENS = 4096
+VERIFIED_KEY = "flaskyard.verified_tokens"
 #: ``g`` key: (jti, generation) from the revocation lookup, for the user loader that follows.
 _GENERATION = "_flaskyard_user_generation"
 
 
+class _VerifiedTokens:
+    """Access tokens this app already verified in this process: token -> claims.
+
+    Keyed by the whole encoded token, so only those exact bytes, whose signature was checked,
+    ever match. Expiry is checked again on every use; revocation is not this cache's business
+    (the blocklist callback runs on every request).
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._claims: OrderedDict[str, dict[str, Any]] = OrderedDict()
+
+    def get(self, token: str) -> dict[str, Any] | None:
+        with self._lock:
+            claims = self._claims.get(token)
+            if claims is None:
+                return None
+            if claims["exp"] <= time.time() - jwt_config.leeway:
+                del self._claims[token]  # the full decode says "expired" in its own words
+                return None
+            self._claims.move_to_end(token)
+            return dict(claims)
+
+    def put(self, token: str, claims: dict[str, Any]) -> None:
+        with self._lock:
+            self._claims[token] = dict(claims)
+            while len(self._claims) > MAX_VERIFIED_TOKENS:
+                self._claims.popitem(last=False)
+
+
 class _SingleDecodeJWTManager(JWTManager):
-    """Flask-JWT-Extended with one parse and one signature check per token.
+    """Flask-JWT-Extended with at most one parse and one signature check per token.
 
     Its own decode parses a token three times (the claims unverified, to choose the key; the
     header; then the verified decode). Our key never depends on the token, so one
-    ``decode_complete`` does it, then the same checks run on its header and claims. Anything
-    it refuses goes through Flask-JWT-Extended's own decode, so every error (and the expired
-    token's header and claims for its callback) is exactly what the extension would raise.
+    ``decode_complete`` does it, then the same checks run on its header and claims; and an
+    access token this process verified before is not verified again (``_VerifiedTokens``).
+    Anything it refuses goes through Flask-JWT-Extended's own decode, so every error (and the
+    expired token's header and claims for its callback) is exactly what the extension raises.
     """
 
     def _decode_jwt_from_config(
         self, encoded_token: str, csrf_value: str | None = None, allow_expired: bool = False
     ) -> dict[str, Any]:
+        # Cookies (CSRF) and allow_expired are the refresh and logout paths: rare, not cached.
+        verified: _VerifiedTokens | None = (
+            current_app.extensions.get(VERIFIED_KEY)
+            if csrf_value is None and not allow_expired
+            else None
+        )
+        if verified is not None:
+            cached = verified.get(encoded_token)
+            if cached is not None:
+                return cached
         options: Options = {
             "verify_aud": jwt_config.decode_audience is not None,
             "verify_sub": jwt_config.verify_sub,
@@ -88,6 +134,8 @@ class _SingleDecodeJWTManager(JWTManager):
                 raise JWTDecodeError("Missing claim: csrf")
             if not compare_digest(claims["csrf"], csrf_value):
                 raise CSRFError("CSRF double submit tokens do not match")
+        if verified is not None:
+            verified.put(encoded_token, claims)
         return claims
 
 
@@ -203,6 +251,7 @@ def _decode_key(header: dict[str, Any], claims: dict[str, Any]) -> str:
 def init_app(app: APIFlask) -> None:
     """Bind JWTManager with our checks and problem+json errors."""
     jwt.init_app(app)
+    app.extensions[VERIFIED_KEY] = _VerifiedTokens()
     principals.init_app(app)
     jwt.user_lookup_loader(_load_user)
     jwt.token_in_blocklist_loader(_is_revoked)

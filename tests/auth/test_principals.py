@@ -7,6 +7,7 @@ other, although the other had the user in memory.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -228,13 +229,11 @@ def test_redis_down_fails_closed_even_for_a_user_in_memory(
             process.wait(timeout=10)
 
 
-def test_a_token_is_verified_once_per_request(
+def test_a_token_is_verified_once_per_process(
     client: FlaskClient, redis_store: None, people: dict[str, User], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from jwt.api_jws import PyJWS
 
-    headers = auth_headers(client, "bob")
-    assert client.get(ME, headers=headers).status_code == 200
     calls: list[str] = []
     verify, load = PyJWS._verify_signature, PyJWS._load
 
@@ -246,8 +245,26 @@ def test_a_token_is_verified_once_per_request(
         calls.append("parse")
         return load(self, *args, **kwargs)
 
+    headers = auth_headers(client, "bob")
     monkeypatch.setattr(PyJWS, "_verify_signature", counted_verify)
     monkeypatch.setattr(PyJWS, "_load", counted_load)
     assert client.get(ME, headers=headers).status_code == 200
-    # One verified decode; Flask-JWT-Extended's decorator still reads the header once more.
+    # The first use: one verified decode, and Flask-JWT-Extended's decorator reads the header.
     assert sorted(calls) == ["parse", "parse", "verify"]
+    calls.clear()
+    assert client.get(ME, headers=headers).status_code == 200
+    assert calls == ["parse"]  # verified already: only the decorator's header read is left
+
+
+def test_a_verified_token_still_expires(
+    app_config: dict[str, Any], people: dict[str, User]
+) -> None:
+    config = {**app_config, "TOKEN_BLOCKLIST": "redis", "JWT_ACCESS_TOKEN_EXPIRES": 1}
+    isolate_rate_limits(config)
+    with built_app(config) as application:
+        client = application.test_client()
+        headers = auth_headers(client, "bob")
+        assert client.get(ME, headers=headers).status_code == 200
+        time.sleep(2.1)  # past exp (whole seconds, no leeway): the kept copy must not count
+        body = problem(client.get(ME, headers=headers), 401)
+        assert "expired" in body["detail"]
