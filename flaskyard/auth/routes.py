@@ -20,7 +20,7 @@ from flaskyard.core.auth import auth_required, current_user
 from flaskyard.core.problems import field_errors
 from flaskyard.extensions import db
 from flaskyard.users.models import User
-from flaskyard.users.passwords import BUSY_ANSWER
+from flaskyard.users.passwords import BUSY_ANSWER, sign_in_gate
 from flaskyard.users.schemas import UserCreateIn, UserOut
 from flaskyard.users.services import UserExistsError, create_user
 
@@ -57,6 +57,7 @@ def register(data: dict[str, str]) -> Any:
     summary="Sign in with username (or email) and password",
     responses={401: "", 429: "", 503: BUSY_ANSWER},
 )
+@sign_in_gate
 @limiter.limit(ip_limit, error_message="Too many requests from this address; wait and try again.")
 @limiter.limit(
     account_limit,

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
-from typing import TypeVar
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from functools import wraps
+from typing import ParamSpec, TypeVar
 
 from argon2 import PasswordHasher, Type
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -13,6 +15,7 @@ from flask import current_app
 EXTENSION_KEY = "flaskyard.password_hasher"
 GATE_KEY = "flaskyard.password_gate"
 T = TypeVar("T")
+P = ParamSpec("P")
 
 #: OWASP Password Storage Cheat Sheet: argon2id, m=19 MiB, t=2, p=1.
 OWASP_PARAMETERS = {"memory_cost": 19 * 1024, "time_cost": 2, "parallelism": 1}
@@ -56,6 +59,26 @@ class HashGate:
         self._waiting = 0
         self._queue = queue
         self._wait = wait
+        self._places = slots + queue
+        self._admitted = 0
+
+    @contextmanager
+    def admitted(self) -> Iterator[None]:
+        """Hold one of the ``slots + queue`` places for a whole sign-in, or refuse it at once.
+
+        Taken before a sign-in does anything else (rate-limit counters in Redis, the account
+        lookup), so a refused one costs next to nothing and a burst of them cannot eat the
+        CPU and threads that the hashes and every other request need.
+        """
+        with self._lock:
+            if self._admitted >= self._places:
+                raise HashingBusyError
+            self._admitted += 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._admitted -= 1
 
     def run(self, work: Callable[[], T]) -> T:
         """``work()`` in a slot; HashingBusyError when none frees up in time."""
@@ -75,6 +98,17 @@ class HashGate:
             return work()
         finally:
             self._slots.release()
+
+
+def sign_in_gate(view: Callable[P, T]) -> Callable[P, T]:
+    """Admit the decorated sign-in view only while its process has a hashing place free."""
+
+    @wraps(view)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> T:
+        with _gate().admitted():
+            return view(*args, **kwargs)
+
+    return wrapper
 
 
 def _gate() -> HashGate:

@@ -115,3 +115,19 @@ def app_config(app_config: dict[str, Any]) -> dict[str, Any]:
     """One hashing slot, no queue, a short wait: the second sign-in at once is refused."""
     app_config.update(PASSWORD_HASH_CONCURRENCY=1, PASSWORD_HASH_QUEUE=0, PASSWORD_HASH_WAIT=0.1)
     return app_config
+
+
+def test_a_sign_in_with_no_place_free_is_refused_before_any_work(
+    make_user: UserFactory, app: APIFlask, client: FlaskClient
+) -> None:
+    make_user("alice")
+    gate: HashGate = app.extensions[GATE_KEY]
+    with app.app_context():
+        engine = db.engine
+    statements: list[str] = []
+    sa.event.listen(engine, "before_cursor_execute", lambda *args: statements.append(args[2]))
+    with gate.admitted():  # the only place (one slot, no queue) is taken
+        body = problem(login(client, "alice"), 503)
+    assert "try again" in body["detail"]
+    assert statements == []  # neither the account lookup nor anything else ran
+    assert login(client, "alice").status_code == 200
