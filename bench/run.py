@@ -47,6 +47,7 @@ from urllib.parse import urlsplit
 
 import psycopg
 from harness import HarnessError, run_harness
+from plots import load_jobs, write_plots
 from psycopg import sql
 
 BENCH_DIR = Path(__file__).resolve().parent
@@ -54,6 +55,12 @@ ROOT = BENCH_DIR.parent
 RESULTS_FILE = BENCH_DIR / "results" / "latest.json"
 #: The published results of the last full run (committed, linked from the README).
 BENCHMARKS_FILE = ROOT / "BENCHMARKS.md"
+#: The plots bench/plots.py draws into docs/img/, shown in BENCHMARKS.md.
+PLOTS = (
+    ("bench-http.png", "req/s of each endpoint as a share of bare Flask, gunicorn and granian"),
+    ("bench-servers.png", "req/s of each endpoint under gunicorn and under granian"),
+    ("bench-jobs.png", "jobs/s of Flaskyard's worker and of plain RQ"),
+)
 LOOPBACK = "127.0.0.1"
 GOAL_ENDPOINT = "posts_list"
 GOAL_VARIANT = "cached, POSTS_CACHE=true, the shipped default"
@@ -1133,6 +1140,22 @@ def write_benchmarks(document: Mapping[str, Any]) -> None:
             f"| {endpoint.label} | {row['rps']:,.0f} | {row['p50_ms']:.2f} | {row['p99_ms']:.2f} "
             f"| **{ratios['median']:.3f}** ({per_round}) |"
         )
+    granian = document.get("granian")
+    if granian:
+        lines += [
+            "",
+            f"Under granian (`{' '.join(granian['settings'])}`), the baseline under granian too:",
+            "",
+            "| endpoint | req/s | p50 ms | p99 ms | ratio to bare Flask | x its gunicorn req/s |",
+            "|---|---:|---:|---:|---:|---:|",
+        ]
+        for endpoint in ENDPOINTS:
+            row = granian["endpoints"][endpoint.name]
+            lines.append(
+                f"| {endpoint.label} | {row['rps']:,.0f} | {row['p50_ms']:.2f} | "
+                f"{row['p99_ms']:.2f} | **{granian['ratios'][endpoint.name]['median']:.3f}** | "
+                f"{granian['speedup'][endpoint.name]['median']:.2f} |"
+            )
     login = document["login"]
     busy = document["healthz_under_logins"]
     lines += [
@@ -1140,12 +1163,20 @@ def write_benchmarks(document: Mapping[str, Any]) -> None:
         "Median of the rounds. The login row counts successful sign-ins; it runs with two",
         "connections per worker (the sign-in gate admits one hash and one waiter per process).",
         "",
+        *(f"- {line}" for line in _verdict(document)),
+        "",
         f"- raw argon2id verify rate (m=19 MiB, t=2, p=1, one thread per CPU): "
         f"{login['raw_verify_per_s']:.1f}/s; logins/s {login['logins_per_s']:.1f} = "
         f"**{login['share']:.2f}** of it (goal >= {login['min_share']:.2f})",
         f"- `/healthz` p99 with {busy['logins_in_flight']} sign-ins in flight: "
         f"{busy['p99_ms']:.2f} ms = **{busy['p99_multiple']:.2f}x** its idle p99 "
         f"({busy['idle_p99_ms']:.2f} ms; goal <= {busy['max_multiple']:.0f}x)",
+        "",
+        *(
+            f"![{alt}](docs/img/{name})"
+            for name, alt in PLOTS
+            if (ROOT / "docs" / "img" / name).exists()
+        ),
         "",
     ]
     BENCHMARKS_FILE.write_text("\n".join(lines), encoding="utf-8")
@@ -1155,6 +1186,8 @@ def _report(document: Mapping[str, Any]) -> None:
     print_table(document)
     if document.get("granian"):
         print_granian_table(document["granian"])
+    for path in write_plots(document, load_jobs()):
+        print(f"plot: {path.relative_to(ROOT)}")
     write_benchmarks(document)
     print(f"published: {BENCHMARKS_FILE.relative_to(ROOT)}")
 
