@@ -803,8 +803,8 @@ def print_table(summary: Mapping[str, Any]) -> None:
         )
     print("(median of rounds; ratio = app req/s / baseline req/s, same round, median of rounds)")
     print(f"posts list paths: {POSTS_PATH}; 'Bearer (not checked)' sends a valid token that the")
-    print("public list ignores; users/me checks it (signature, Redis revocation lookup,")
-    print("user load from Postgres).")
+    print("public list ignores; users/me checks it (token, one Redis MGET of revocation and")
+    print("the user's generation, the user from memory while it holds).")
     print(f"login: LOGIN_RATE_LIMIT_IP raised to '{BENCH_LOGIN_RATE_LIMIT_IP}' for this run")
     print("(shipped default '60 per minute'); each login verifies argon2id m=19 MiB, t=2, p=1.")
 
