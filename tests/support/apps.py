@@ -12,6 +12,7 @@ import sqlalchemy as sa
 from apiflask import APIFlask
 
 from flaskyard import create_app
+from flaskyard.app import build_base, load_or_exit
 from flaskyard.broker import EXTENSION_KEY as REDIS_KEY
 from flaskyard.extensions import db
 from tests.support.backends import session_redis
@@ -45,9 +46,18 @@ def isolate_rate_limits(app_config: dict[str, Any]) -> str:
 
 
 @contextmanager
-def built_app(config: Mapping[str, Any], mode: str = "testing") -> Iterator[APIFlask]:
-    """An app from ``config`` with ``APP_ENV=mode``; its pools are closed afterwards."""
-    application = create_app(config, environ={"APP_ENV": mode})
+def built_app(
+    config: Mapping[str, Any], mode: str = "testing", *, base_only: bool = False
+) -> Iterator[APIFlask]:
+    """An app from ``config`` with ``APP_ENV=mode``; its pools are closed afterwards.
+
+    ``base_only``: the base app the ``dashboard`` role serves, without the API's domains.
+    """
+    environ = {"APP_ENV": mode}
+    if base_only:
+        application = build_base(load_or_exit(config, environ=environ))
+    else:
+        application = create_app(config, environ=environ)
     try:
         yield application
     finally:
