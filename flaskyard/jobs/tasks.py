@@ -195,7 +195,15 @@ def _import_image(archive: zipfile.ZipFile | None, name: Any, owner_id: uuid.UUI
         )
     except storage.UploadRejected as exc:
         raise JobFailed(f"Image {name!r}: {exc.detail}") from exc
-    return uploads.record(session=db.session, owner_id=owner_id, stored=stored)
+    try:
+        return uploads.record(
+            session=db.session,
+            owner_id=owner_id,
+            stored=stored,
+            quota=current_settings().USER_UPLOAD_QUOTA_BYTES,
+        )
+    except storage.UploadRejected as exc:
+        raise JobFailed(f"Image {name!r}: {exc.detail}") from exc
 
 
 def thumbnail(job_id: uuid.UUID, params: dict[str, Any]) -> dict[str, Any]:
