@@ -14,6 +14,7 @@ from flask.testing import FlaskClient, FlaskCliRunner
 from redis import Redis
 
 from flaskyard.app import build_base, load_or_exit
+from tests.support.apps import close_redis
 from tests.support.backends import TWO_BACKENDS
 from tests.support.fixtures import Accounts, _isolated_redis, accounts, jobs_redis_url, redis
 from tests.support.http import problem
@@ -259,12 +260,22 @@ def test_the_dashboard_role_answers_like_the_web_role(
     # The `dashboard` process serves the base app only (no API domains): its refusals are
     # still problem+json with translated titles, and an admin's token still opens it.
     assert runner.invoke(args=["translate", "compile"]).exit_code == 0
+    from flaskyard.extensions import db
+
     dashboard = build_base(load_or_exit(app_config, environ={"APP_ENV": "testing"}))
-    client = dashboard.test_client()
-    refused = problem(client.get(DASHBOARD, headers={"Accept-Language": "de"}), 401)
-    assert refused["title"] == "Nicht angemeldet", refused
-    problem(client.get(DASHBOARD, headers=accounts.alice), 403)
-    assert client.get(DASHBOARD, headers=accounts.admin).status_code == 200
+    try:
+        client = dashboard.test_client()
+        refused = problem(client.get(DASHBOARD, headers={"Accept-Language": "de"}), 401)
+        assert refused["title"] == "Nicht angemeldet", refused
+        problem(client.get(DASHBOARD, headers=accounts.alice), 403)
+        assert client.get(DASHBOARD, headers=accounts.admin).status_code == 200
+    finally:
+        # Its pool is not the `app` fixture's: close it here, or a connection is left for the
+        # garbage collector to find (a ResourceWarning in whichever test runs then).
+        close_redis(dashboard)
+        with dashboard.app_context():
+            db.session.remove()
+            db.engine.dispose()
 
 
 def test_a_demotion_ends_the_session_for_good(
