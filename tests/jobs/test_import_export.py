@@ -416,3 +416,31 @@ def test_an_import_creates_at_most_the_configured_posts(
     assert (third["imported"], third["skipped"], third["left_over"]) == (1, 4, 0), third
     assert "note" not in third
     assert count_rows("posts", app=app) == 5
+
+
+def test_an_import_that_loses_the_race_for_a_post_skips_it(
+    app: APIFlask, accounts: Accounts, redis: Redis
+) -> None:
+    # Two imports of one file at once both find the item missing; the unique (author,
+    # source) decides, and the loser counts it as skipped and keeps none of its images.
+    from flaskyard.extensions import db
+    from flaskyard.jobs import tasks
+    from flaskyard.posts.models import Post
+    from flaskyard.uploads import services as uploads
+    from flaskyard.uploads import storage
+
+    source = f"post:{uuid.uuid4()}"
+    owner = accounts.ids["alice"]
+    with app.app_context():
+        db.session.add(Post(author_id=owner, title="first", body="b", source=source))
+        db.session.commit()
+        stored = storage.store_bytes(
+            png((5, 5, 5)), filename="x.png", upload_dir=uploads.upload_dir()
+        )
+        image = uploads.record(session=db.session, owner_id=owner, stored=stored)
+        added = tasks._add_post(owner, {"title": "second", "body": "b"}, source, [image])
+        assert added is False
+        assert not stored.path.exists()
+    assert count_rows("posts", app=app) == 1
+    assert count_rows("uploads", app=app) == 0
+    assert count_rows("users", "upload_bytes <> 0", app=app) == 0  # its bytes uncounted too
