@@ -2,8 +2,9 @@
 
 A request gets in with an admin's Bearer token, or with the short session cookie that
 ``POST /api/v1/auth/dashboard-session`` gives an admin so a browser can open the pages.
-The cookie belongs to the login that asked for it: it ends when that login signs out, and
-when every login ends (password reset, sign-out everywhere, deactivation).
+The cookie belongs to the login that asked for it: it ends when that login signs out, when
+every login ends (password reset, sign-out everywhere, deactivation), and when the user's
+roles change (a demotion; promoting them again does not bring it back).
 """
 
 from __future__ import annotations
@@ -31,6 +32,9 @@ SESSION_KEY = "dashboard_user"
 #: login out, or anything that ends every login (password reset, deactivation), ends it too.
 LOGIN_KEY = "dashboard_login"
 VERSION_KEY = "dashboard_version"
+#: The roles version it was opened under: a demotion ends it, and a promotion after that
+#: does not bring it back.
+ROLES_KEY = "dashboard_roles"
 SESSION_LIFETIME = timedelta(hours=1)
 
 session_bp = APIBlueprint("dashboard_session", __name__, url_prefix="/api/v1/auth", tag="Auth")
@@ -51,6 +55,7 @@ def open_session() -> Any:
     session[SESSION_KEY] = str(user.id)
     session[LOGIN_KEY] = str(get_jwt()[FAMILY_CLAIM])
     session[VERSION_KEY] = user.token_version
+    session[ROLES_KEY] = user.roles_version
     session.permanent = True
     return make_response("", 204)
 
@@ -64,6 +69,8 @@ def _session_user() -> Principal | None:
     except ValueError:
         return None
     if user is None or user.token_version != session.get(VERSION_KEY):
+        return None
+    if user.roles_version != session.get(ROLES_KEY):
         return None
     if get_store().any_revoked(FAMILY_PREFIX + str(login)):
         return None

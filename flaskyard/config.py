@@ -124,6 +124,12 @@ class Settings(BaseSettings):
     IMPORT_MAX_ENTRIES: int = Field(default=1000, gt=0)
     IMPORT_MAX_BYTES: int = Field(default=50 * 1024 * 1024, gt=0)
     IMPORT_MAX_RATIO: int = Field(default=100, gt=1)
+    IMPORT_MAX_POSTS: int = Field(
+        default=1000,
+        gt=0,
+        description="Posts one import job creates at most; the result counts the items left "
+        "over, which importing the same file again picks up.",
+    )
     INSTANCE_DIR: Path | None = None
     UPLOAD_DIR: Path | None = None
     MAX_UPLOAD_BYTES: int = Field(default=10_485_760, gt=0)

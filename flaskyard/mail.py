@@ -1,7 +1,8 @@
-"""Outgoing mail: one function for every message, sent by a job on the ``high`` queue.
+"""Outgoing mail: :func:`deliver` sends one message; :func:`enqueue_mail` runs a mail job on
+the ``high`` queue.
 
-The queued body is encrypted with a key derived from the app's secret key, so the job's
-data in Redis never holds a reset or verification token in clear text.
+Mail jobs are queued with ids, not messages (see ``flaskyard.auth.mails``): the worker makes
+the message, so the job's data in Redis never holds a reset or verification token.
 
 Without ``MAIL_SERVER`` the message is not sent and only its recipient and subject are
 logged: bodies carry reset and verification tokens, which must not reach a log. In
@@ -14,6 +15,7 @@ import base64
 import hashlib
 import logging
 import smtplib
+from collections.abc import Callable
 from email.message import EmailMessage
 
 from cryptography.fernet import Fernet
@@ -31,7 +33,7 @@ RETRY_INTERVALS = [10, 60, 300]
 
 
 def deliver(to: str, subject: str, body: str) -> None:
-    """Send one plain-text message now (the job ``send_mail`` queues); keep it in a dev mailbox."""
+    """Send one plain-text message now (mail jobs call it); keep it in a dev mailbox."""
     settings = current_settings()
     message = EmailMessage()
     message["From"] = settings.MAIL_DEFAULT_SENDER
@@ -61,29 +63,30 @@ def _fernet() -> Fernet:
     return Fernet(base64.urlsafe_b64encode(hashlib.sha256(b"flaskyard mail\0" + secret).digest()))
 
 
-def seal(body: str) -> str:
-    """``body`` encrypted for the queue: job data in Redis never holds a token in clear text."""
-    return _fernet().encrypt(body.encode()).decode()
-
-
 def deliver_sealed(to: str, subject: str, sealed_body: str) -> None:
-    """The queued job: open the sealed body and send the message."""
+    """Send a message an earlier version queued with its body encrypted.
+
+    Kept so that mail queued before an upgrade is still delivered; nothing queues it now.
+    """
     deliver(to, subject, _fernet().decrypt(sealed_body.encode()).decode())
 
 
-def send_mail(to: str, subject: str, body: str) -> None:
-    """Send a message through the ``high`` queue (inline when there is no queue)."""
+def enqueue_mail(job: Callable[..., None], *args: str | None, description: str = "mail") -> None:
+    """Run ``job(*args)`` on the ``high`` queue (inline when there is no queue).
+
+    ``args`` name what to send (ids, a purpose), never a message: a job's arguments sit in
+    Redis in clear text, and RQ logs them. ``description`` is what the worker logs instead.
+    """
     try:
         get_queue("high").enqueue(
-            deliver_sealed,
-            to,
-            subject,
-            seal(body),
+            job,
+            *args,
             job_timeout=60,
             retry=Retry(max=3, interval=RETRY_INTERVALS),
             result_ttl=3600,
             failure_ttl=current_settings().JOB_FAILURE_TTL,
+            description=description,
         )
     except (RuntimeError, RedisError):
         log.warning("mail queue unavailable; sending inline", exc_info=True)
-        deliver(to, subject, body)
+        job(*args)

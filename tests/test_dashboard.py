@@ -265,3 +265,42 @@ def test_the_dashboard_role_answers_like_the_web_role(
         assert refused["title"] == "Nicht angemeldet", refused
         problem(client.get(DASHBOARD, headers=accounts.alice), 403)
         assert client.get(DASHBOARD, headers=accounts.admin).status_code == 200
+
+
+def test_a_demotion_ends_the_session_for_good(
+    app: APIFlask, client: FlaskClient, accounts: Accounts, redis: Redis
+) -> None:
+    assert client.post(SESSION, headers=accounts.admin).status_code == 204
+    assert client.get(QUEUES).status_code == 200
+    # Another admin takes root's admin role away, then gives it back.
+    _change_user(app, accounts.ids["alice"], roles=("user", "admin"))
+    root = f"/api/v1/users/{accounts.ids['root']}"
+    with app.test_client() as other:
+        for roles in (["user"], ["user", "admin"]):
+            response = other.patch(root, headers=accounts.alice, json={"roles": roles})
+            assert response.status_code == 200, response.get_data(as_text=True)
+    # The cookie opened before the demotion stays dead; root's token (current roles) and a
+    # session opened now work.
+    problem(client.get(QUEUES), 401)
+    assert client.get(QUEUES, headers=accounts.admin).status_code == 200
+    assert client.post(SESSION, headers=accounts.admin).status_code == 204
+    assert client.get(QUEUES).status_code == 200
+
+
+def test_a_password_reset_ends_the_session(
+    app: APIFlask, client: FlaskClient, accounts: Accounts, redis: Redis
+) -> None:
+    from flaskyard.auth import mails
+    from flaskyard.extensions import db
+    from flaskyard.users.models import User
+
+    assert client.post(SESSION, headers=accounts.admin).status_code == 204
+    assert client.get(QUEUES).status_code == 200
+    with app.app_context():
+        root = db.session.get(User, accounts.ids["root"])
+        assert root is not None
+        token = mails.reset_token(root)
+    body = {"token": token, "password": "an entirely new passphrase"}
+    with app.test_client() as other:
+        assert other.post("/api/v1/auth/password-reset/confirm", json=body).status_code == 204
+    problem(client.get(QUEUES), 401)

@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-import hashlib
 import uuid
 from typing import Any
 
 import sqlalchemy as sa
 from flask import current_app, g, has_request_context
-from flask_babel import gettext as _
-from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
+from itsdangerous import BadSignature, SignatureExpired
 
+from flaskyard.auth import mails
 from flaskyard.database import DbSession
-from flaskyard.mail import send_mail
-from flaskyard.settings import current_settings
 from flaskyard.users.models import User, normalize_key
 from flaskyard.users.passwords import hash_password, verify_password
 from flaskyard.users.schemas import PASSWORD_MAX, PASSWORD_MIN
@@ -26,15 +23,6 @@ _dummy_hashes: dict[str, str] = {}
 
 class InvalidTokenError(ValueError):
     """A reset or verification token is bad, expired, or already used."""
-
-
-def _serializer(purpose: str) -> URLSafeTimedSerializer:
-    return URLSafeTimedSerializer(current_app.config["SECRET_KEY"], salt=f"flaskyard.{purpose}")
-
-
-def _fingerprint(*parts: str) -> str:
-    # Binds a token to the state it changes, so it stops working once used.
-    return hashlib.sha256("\x00".join(parts).encode()).hexdigest()[:32]
 
 
 def _dummy_hash() -> str:
@@ -77,27 +65,9 @@ def authenticate(*, session: DbSession, login: str, password: str) -> User | Non
     return user
 
 
-def _link(path: str, token: str) -> str:
-    base = current_settings().PUBLIC_URL.rstrip("/")
-    return f"{base}{path}?token={token}"
-
-
 def send_verification(user: User) -> None:
     """Mail ``user`` a link that confirms their address (valid 48 hours, once)."""
-    token = _serializer("verify").dumps(
-        {"uid": str(user.id), "fp": _fingerprint(user.email_key, str(user.email_verified))}
-    )
-    send_mail(
-        user.email,
-        _("Confirm your email address"),
-        _(
-            "Hello %(name)s,\n\nConfirm your address with this link (valid 48 hours):\n%(link)s"
-            "\n\nOr send the token to POST /api/v1/auth/verify-email/confirm:\n%(token)s\n",
-            name=user.username,
-            link=_link("/verify-email", token),
-            token=token,
-        ),
-    )
+    mails.queue(mails.VERIFY, user)
 
 
 def send_password_reset(*, session: DbSession, email: str) -> None:
@@ -105,29 +75,14 @@ def send_password_reset(*, session: DbSession, email: str) -> None:
     user = find_user(session=session, login=email)
     if user is None or not user.active or user.email_key != email.strip().casefold():
         return
-    token = _serializer("reset").dumps(
-        {"uid": str(user.id), "fp": _fingerprint(user.password_hash)}
-    )
-    send_mail(
-        user.email,
-        _("Reset your password"),
-        _(
-            "Hello %(name)s,\n\nSet a new password with this link (valid 1 hour, once):\n"
-            "%(link)s\n\nOr send the token with your new password to "
-            "POST /api/v1/auth/password-reset/confirm:\n%(token)s\n\n"
-            "If you did not ask for this, ignore this message.",
-            name=user.username,
-            link=_link("/reset-password", token),
-            token=token,
-        ),
-    )
+    mails.queue(mails.RESET, user)
 
 
 def _load(
     purpose: str, token: str, max_age: int, session: DbSession
 ) -> tuple[User, dict[str, Any]]:
     try:
-        data = _serializer(purpose).loads(token, max_age=max_age)
+        data = mails.serializer(purpose).loads(token, max_age=max_age)
     except SignatureExpired as exc:
         raise InvalidTokenError("The token has expired; ask for a new one.") from exc
     except BadSignature as exc:
@@ -146,7 +101,7 @@ def confirm_password_reset(*, session: DbSession, token: str, password: str) -> 
     if not PASSWORD_MIN <= len(password) <= PASSWORD_MAX:
         raise ValueError(f"Password must be {PASSWORD_MIN} to {PASSWORD_MAX} characters.")
     user, data = _load("reset", token, RESET_MAX_AGE, session)
-    if data.get("fp") != _fingerprint(user.password_hash):
+    if data.get("fp") != mails.fingerprint(user.password_hash):
         raise InvalidTokenError("The token has already been used.")
     user.password_hash = hash_password(password)
     user.token_version += 1
@@ -159,7 +114,7 @@ def confirm_email(*, session: DbSession, token: str) -> User:
     new_email = data.get("email")
     if new_email is not None:
         return _confirm_new_email(session, user, new_email, data.get("fp"))
-    if data.get("fp") != _fingerprint(user.email_key, str(user.email_verified)):
+    if data.get("fp") != mails.fingerprint(user.email_key, str(user.email_verified)):
         raise InvalidTokenError("The token has already been used.")
     user.email_verified = True
     return user
@@ -167,29 +122,11 @@ def confirm_email(*, session: DbSession, token: str) -> User:
 
 def send_email_change(user: User, new_email: str) -> None:
     """Mail ``new_email`` a link that makes it ``user``'s address (valid 48 hours, once)."""
-    token = _serializer("verify").dumps(
-        {
-            "uid": str(user.id),
-            "email": new_email,
-            "fp": _fingerprint(user.email_key, normalize_key(new_email)),
-        }
-    )
-    send_mail(
-        new_email,
-        _("Confirm your new email address"),
-        _(
-            "Hello %(name)s,\n\nMake this your account's address with this link (valid 48 hours):"
-            "\n%(link)s\n\nOr send the token to POST /api/v1/auth/verify-email/confirm:\n"
-            "%(token)s\n\nUntil then your account keeps its current address.",
-            name=user.username,
-            link=_link("/verify-email", token),
-            token=token,
-        ),
-    )
+    mails.queue(mails.EMAIL_CHANGE, user, new_email)
 
 
 def _confirm_new_email(session: DbSession, user: User, new_email: Any, fp: Any) -> User:
-    if not isinstance(new_email, str) or fp != _fingerprint(
+    if not isinstance(new_email, str) or fp != mails.fingerprint(
         user.email_key, normalize_key(new_email)
     ):
         raise InvalidTokenError("The token has already been used.")

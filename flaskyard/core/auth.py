@@ -43,6 +43,10 @@ class Principal(Protocol):
         """Bumped to sign the user out everywhere."""
 
     @property
+    def roles_version(self) -> int:
+        """Bumped whenever the user's roles change."""
+
+    @property
     def email_verified(self) -> bool:
         """Whether the user confirmed their email address."""
 

@@ -31,6 +31,7 @@ from flaskyard.jobs.registry import JOB_TYPES
 from flaskyard.logs import current_request_id
 from flaskyard.metrics import JOBS_ENQUEUED
 from flaskyard.settings import current_settings
+from flaskyard.users.models import User
 
 RETRY_INTERVALS = [5, 30, 120]
 #: What the owner of a job reads when the worker running it stopped (killed, crashed, lost).
@@ -106,13 +107,15 @@ def submit(*, session: DbSession, owner: Principal, type_: str, params: Any) -> 
     loaded = validate(type_, params)
     if get_redis() is None:
         raise QueueUnavailable("No job queue is configured (REDIS_URL is not set).")
+    row = Job(owner_id=owner.id, type=type_, params=loaded)
+    _hold_submissions(session, owner.id)
+    session.add(row)
+    session.flush()
     limit = current_settings().JOB_MAX_ACTIVE_PER_USER
-    active = session.scalar(
-        sa.select(sa.func.count())
-        .select_from(Job)
-        .where(Job.owner_id == owner.id, Job.status.not_in(TERMINAL))
-    )
-    if (active or 0) >= limit:
+    active = _active_count(session, owner.id, limit + 1) - 1  # the new row counts itself
+    if active >= limit:
+        session.delete(row)
+        session.flush()
         raise TooManyJobs(
             Message(
                 "You already have %(active)s jobs queued or running (at most %(limit)s); "
@@ -121,10 +124,33 @@ def submit(*, session: DbSession, owner: Principal, type_: str, params: Any) -> 
                 limit=limit,
             )
         )
-    row = Job(owner_id=owner.id, type=type_, params=loaded)
-    session.add(row)
-    session.flush()
     return row
+
+
+def _hold_submissions(session: DbSession, owner_id: uuid.UUID) -> None:
+    """Lock the owner's row until the caller commits: one submission per user at a time.
+
+    PostgreSQL and MariaDB take a row lock. SQLite has no row locks (FOR UPDATE is not
+    rendered); there the INSERT that follows takes the database's single write lock, which
+    the caller's commit releases, so the count after it is just as safe.
+    """
+    session.execute(sa.select(User.id).where(User.id == owner_id).with_for_update())
+
+
+def _active_count(session: DbSession, owner_id: uuid.UUID, at_most: int) -> int:
+    """The owner's queued and running jobs, counted up to ``at_most``.
+
+    A locking read (FOR SHARE), so MariaDB reads the latest committed rows rather than the
+    snapshot its repeatable-read transaction took before the lock was granted; selecting ids
+    rather than COUNT(*) because PostgreSQL refuses FOR SHARE with an aggregate.
+    """
+    ids = session.scalars(
+        sa.select(Job.id)
+        .where(Job.owner_id == owner_id, Job.status.not_in(TERMINAL))
+        .limit(at_most)
+        .with_for_update(read=True)
+    ).all()
+    return len(ids)
 
 
 def dispatch(*, session: DbSession, row: Job, owner: Principal) -> None:

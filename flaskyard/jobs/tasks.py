@@ -5,6 +5,7 @@ Like a route, a task is a caller: the services it uses flush, and the task commi
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import time
@@ -79,6 +80,8 @@ def export_posts(job_id: uuid.UUID, params: dict[str, Any]) -> dict[str, Any]:
                 images.append(name)
             items.append(
                 {
+                    # Lets a later import of this file know which posts it already has.
+                    "id": str(post.id),
                     "title": post.title,
                     "body": post.body,
                     "created_at": post.created_at.isoformat(),
@@ -151,36 +154,121 @@ def _load_items(upload: Upload) -> tuple[list[Any], zipfile.ZipFile | None]:
     return items, archive
 
 
+def _identity(item: dict[str, Any]) -> str:
+    """What makes an imported item the same post on a second import (``posts.source``).
+
+    An export names each post's id; a hand-made file may not, and then its content decides.
+    """
+    raw_id = item.get("id")
+    if isinstance(raw_id, str):
+        try:
+            return f"post:{uuid.UUID(raw_id)}"
+        except ValueError:
+            pass
+    content = [item.get(key) for key in ("title", "body", "created_at", "images")]
+    digest = hashlib.sha256(json.dumps(content, sort_keys=True, default=str).encode()).hexdigest()
+    return f"sha256:{digest}"
+
+
+def _already_imported(owner_id: uuid.UUID, source: str) -> bool:
+    """Whether the owner has this post: imported before, or their own original (own export)."""
+    mine = Post.author_id == owner_id
+    found = db.session.scalar(sa.select(Post.id).where(mine, Post.source == source).limit(1))
+    if found is None and source.startswith("post:"):
+        original = uuid.UUID(source.removeprefix("post:"))
+        found = db.session.scalar(sa.select(Post.id).where(mine, Post.id == original))
+    return found is not None
+
+
 def import_posts(job_id: uuid.UUID, params: dict[str, Any]) -> dict[str, Any]:
-    """Import every valid post of a zip or JSON upload; report per-item errors."""
+    """Import the valid posts of a zip or JSON upload that the owner does not have yet.
+
+    Idempotent: each item's identity is kept in ``posts.source`` (unique per author), so a
+    second import of the same file, or a second delivery of this job, skips what is there.
+    At most ``IMPORT_MAX_POSTS`` posts are created per job; the result says how many items
+    were left for another run.
+    """
     owner_id = _owner_id(job_id)
     items, archive = _load_items(_own_upload(job_id, params["upload_id"]))
+    limit = current_settings().IMPORT_MAX_POSTS
     errors: list[dict[str, Any]] = []
     imported = skipped = 0
     schema = PostIn()
     for index, item in enumerate(items):
-        source = f"import:{job_id}:{index}"
-        if db.session.scalar(sa.select(Post.id).where(Post.source == source)) is not None:
-            skipped += 1  # imported on an earlier delivery of this job
-            continue
+        if imported >= limit:
+            break
         try:
             if not isinstance(item, dict):
                 raise ValidationError({"_item": ["Each post must be an object."]})
+            source = _identity(item)
+            if _already_imported(owner_id, source):
+                skipped += 1
+                continue
             data = schema.load({"title": item.get("title"), "body": item.get("body")})
-            images = [_import_image(archive, name, owner_id) for name in item.get("images") or []]
+            images = _import_images(archive, item.get("images") or [], owner_id)
         except ValidationError as exc:
             errors.append({"index": index, "errors": exc.messages})
             continue
         except JobFailed as exc:
             errors.append({"index": index, "errors": {"images": [str(exc)]}})
             continue
-        post = Post(author_id=owner_id, title=data["title"], body=data["body"], source=source)
-        post.uploads = images
-        db.session.add(post)
-        db.session.commit()
-        imported += 1
+        if _add_post(owner_id, data, source, images):
+            imported += 1
+        else:
+            skipped += 1
         report_progress((index + 1) * 100 / len(items), f"Imported {imported} of {len(items)}")
-    return {"imported": imported, "skipped": skipped, "failed": len(errors), "errors": errors[:100]}
+    left_over = len(items) - imported - skipped - len(errors)
+    result: dict[str, Any] = {
+        "imported": imported,
+        "skipped": skipped,
+        "failed": len(errors),
+        "errors": errors[:100],
+        "left_over": left_over,
+        "max_posts": limit,
+    }
+    if left_over:
+        note = (
+            f"At most {limit} posts are imported per job: {left_over} items were left out. "
+            "Import the same file again to continue; what is there already is skipped."
+        )
+        result["note"] = note
+        report_progress(100, note)
+    return result
+
+
+def _add_post(owner_id: uuid.UUID, data: dict[str, Any], source: str, images: list[Upload]) -> bool:
+    """Commit one imported post; False when a parallel import of the same item won the race."""
+    post = Post(author_id=owner_id, title=data["title"], body=data["body"], source=source)
+    post.uploads = images
+    db.session.add(post)
+    paths = [uploads.file_path(image) for image in images]
+    try:
+        db.session.commit()
+    except sa.exc.IntegrityError:
+        db.session.rollback()
+        for path in paths:  # their rows were rolled back with the post
+            storage.remove(path)
+        return False
+    return True
+
+
+def _import_images(
+    archive: zipfile.ZipFile | None, names: Any, owner_id: uuid.UUID
+) -> list[Upload]:
+    """Store the images of one item; when one fails, none of them stays (rows or files)."""
+    if not isinstance(names, list):
+        raise JobFailed("The item's images must be a list of archive entries.")
+    images: list[Upload] = []
+    try:
+        for name in names:
+            images.append(_import_image(archive, name, owner_id))
+    except JobFailed:
+        paths = [uploads.file_path(image) for image in images]
+        db.session.rollback()
+        for path in paths:
+            storage.remove(path)
+        raise
+    return images
 
 
 def _import_image(archive: zipfile.ZipFile | None, name: Any, owner_id: uuid.UUID) -> Upload:
@@ -195,7 +283,15 @@ def _import_image(archive: zipfile.ZipFile | None, name: Any, owner_id: uuid.UUI
         )
     except storage.UploadRejected as exc:
         raise JobFailed(f"Image {name!r}: {exc.detail}") from exc
-    return uploads.record(session=db.session, owner_id=owner_id, stored=stored)
+    try:
+        return uploads.record(
+            session=db.session,
+            owner_id=owner_id,
+            stored=stored,
+            quota=current_settings().USER_UPLOAD_QUOTA_BYTES,
+        )
+    except storage.UploadRejected as exc:
+        raise JobFailed(f"Image {name!r}: {exc.detail}") from exc
 
 
 def thumbnail(job_id: uuid.UUID, params: dict[str, Any]) -> dict[str, Any]:

@@ -23,7 +23,10 @@ class Post(Base):
     """A titled text written by one user."""
 
     __tablename__ = "posts"
-    __table_args__ = (sa.Index("ix_posts_created_at_id", "created_at", "id"),)
+    __table_args__ = (
+        sa.Index("ix_posts_created_at_id", "created_at", "id"),
+        sa.UniqueConstraint("author_id", "source", name="uq_posts_author_id_source"),
+    )
 
     id: so.Mapped[uuid.UUID] = so.mapped_column(primary_key=True, default=uuid.uuid4)
     author_id: so.Mapped[uuid.UUID] = so.mapped_column(
@@ -35,8 +38,9 @@ class Post(Base):
     )
     created_at: so.Mapped[datetime] = so.mapped_column(default=utcnow)
     updated_at: so.Mapped[datetime] = so.mapped_column(default=utcnow, onupdate=utcnow)
-    #: Where an imported post came from (``import:<job>:<index>``), so a re-run skips it.
-    source: so.Mapped[str | None] = so.mapped_column(sa.String(80), unique=True, default=None)
+    #: What an imported post was in the file it came from (``post:<id>`` of the exported post,
+    #: or ``sha256:<content>``), unique per author, so importing it again skips it.
+    source: so.Mapped[str | None] = so.mapped_column(sa.String(80), default=None)
     author: so.Mapped[User] = so.relationship(lazy="joined", innerjoin=True)
     #: Oldest upload first, in one defined order the posts list (Core, posts/services.py) shares.
     uploads: so.Mapped[list[Upload]] = so.relationship(

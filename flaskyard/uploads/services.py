@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from pathlib import Path
-from typing import IO
+from typing import IO, Any, cast
 
 import sqlalchemy as sa
 import sqlalchemy.orm as so
@@ -15,6 +15,7 @@ from flaskyard.database import DbSession
 from flaskyard.settings import current_settings
 from flaskyard.uploads import storage
 from flaskyard.uploads.models import Upload, post_uploads
+from flaskyard.users.models import User
 
 
 def upload_dir() -> Path:
@@ -23,9 +24,27 @@ def upload_dir() -> Path:
 
 
 def used_bytes(*, session: DbSession, owner_id: uuid.UUID) -> int:
-    """How many bytes ``owner_id`` has stored."""
-    total = session.scalar(sa.select(sa.func.sum(Upload.size)).where(Upload.owner_id == owner_id))
-    return int(total or 0)
+    """How many bytes ``owner_id`` has stored (the counter :func:`record` keeps)."""
+    return int(session.scalar(sa.select(User.upload_bytes).where(User.id == owner_id)) or 0)
+
+
+def _charge(session: DbSession, owner_id: uuid.UUID, size: int, quota: int | None) -> bool:
+    """Add ``size`` to the owner's counter; with ``quota``, only when the total stays within it.
+
+    One conditional UPDATE reads and writes the counter under the row's lock, so parallel
+    uploads (web threads, processes, import jobs) cannot all pass a check made before any of
+    them was counted. The lock is held until the caller commits or rolls back.
+    """
+    statement = (
+        sa.update(User)
+        .where(User.id == owner_id)
+        .values(upload_bytes=User.upload_bytes + size)
+        .execution_options(synchronize_session=False)
+    )
+    if quota is not None:
+        statement = statement.where(User.upload_bytes + size <= quota)
+    result = session.execute(statement)
+    return bool(cast(sa.CursorResult[Any], result).rowcount)
 
 
 def create_upload(
@@ -33,13 +52,22 @@ def create_upload(
 ) -> Upload:
     """Check and store a file for ``owner``; the caller commits (or calls ``discard``)."""
     stored = store_checked(session=session, owner_id=owner.id, stream=stream, filename=filename)
-    return record(session=session, owner_id=owner.id, stored=stored)
+    return record(
+        session=session,
+        owner_id=owner.id,
+        stored=stored,
+        quota=current_settings().USER_UPLOAD_QUOTA_BYTES,
+    )
 
 
 def store_checked(
     *, session: DbSession, owner_id: uuid.UUID, stream: IO[bytes], filename: str | None
 ) -> storage.StoredFile:
-    """Check a file against the size limit and ``owner_id``'s quota, and move it into place."""
+    """Check a file against the size limit and ``owner_id``'s quota, and move it into place.
+
+    The quota check here only spares the disk a file that cannot fit; the binding one is
+    :func:`record` with ``quota``.
+    """
     settings = current_settings()
     return storage.store(
         stream,
@@ -51,8 +79,23 @@ def store_checked(
     )
 
 
-def record(*, session: DbSession, owner_id: uuid.UUID, stored: storage.StoredFile) -> Upload:
-    """Add the database row for a file already in place."""
+def record(
+    *,
+    session: DbSession,
+    owner_id: uuid.UUID,
+    stored: storage.StoredFile,
+    quota: int | None = None,
+) -> Upload:
+    """Add the database row for a file already in place, and count its bytes.
+
+    With ``quota`` (files users send), a file that would take its owner past it is removed
+    and refused (UploadRejected 413); files the server makes (exports, thumbnails) are
+    counted without one.
+    """
+    if not _charge(session, owner_id, stored.size, quota):
+        storage.remove(stored.path)
+        left = (quota or 0) - used_bytes(session=session, owner_id=owner_id)
+        raise storage.over_quota(left)
     upload = Upload(
         owner_id=owner_id,
         filename=stored.filename,
@@ -119,5 +162,11 @@ def delete_owned(*, session: DbSession, owner_id: uuid.UUID) -> list[Path]:
     # Thumbnails point at their image's row; unlink them first so no backend trips over the order.
     session.execute(sa.update(Upload).where(Upload.owner_id == owner_id).values(thumbnail_id=None))
     session.execute(sa.delete(Upload).where(Upload.owner_id == owner_id))
+    session.execute(
+        sa.update(User)
+        .where(User.id == owner_id)
+        .values(upload_bytes=0)
+        .execution_options(synchronize_session=False)
+    )
     session.flush()
     return paths

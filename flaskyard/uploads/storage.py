@@ -111,6 +111,17 @@ def sniff_matches(path: Path, claimed: str) -> bool:
     return True
 
 
+def over_quota(left: int) -> UploadRejected:
+    """The refusal of a file that does not fit in the ``left`` bytes of its owner's quota."""
+    return UploadRejected(
+        413,
+        Message(
+            "This upload would exceed your storage quota (%(left)s bytes left).",
+            left=max(left, 0),
+        ),
+    )
+
+
 def _looks_like_markup(head: bytes) -> bool:
     text = head.removeprefix(codecs.BOM_UTF8).lstrip().lower()
     while text.startswith(b"<!--"):  # comments may hide what follows
@@ -157,13 +168,7 @@ def store(
                 415, Message("The content is not a valid %(type)s file.", type=content_type)
             )
         if size > quota_left:
-            raise UploadRejected(
-                413,
-                Message(
-                    "This upload would exceed your storage quota (%(left)s bytes left).",
-                    left=max(quota_left, 0),
-                ),
-            )
+            raise over_quota(quota_left)
         final = upload_dir / storage_name[:2] / storage_name
         final.parent.mkdir(parents=True, exist_ok=True)
         os.replace(partial, final)

@@ -54,6 +54,12 @@ class User(Base):
     email_verified: so.Mapped[bool] = so.mapped_column(default=False)
     #: Bumped to sign the user out everywhere (password reset); tokens carry the value.
     token_version: so.Mapped[int] = so.mapped_column(default=0, server_default="0")
+    #: Moved by every change of the user's roles: what was granted under the old roles (the
+    #: job dashboard's session) ends with them, and a later promotion does not revive it.
+    roles_version: so.Mapped[int] = so.mapped_column(default=0, server_default="0")
+    #: Bytes of the user's stored files. Uploads change it only with a conditional UPDATE, so
+    #: parallel uploads cannot pass the quota between reading it and writing it.
+    upload_bytes: so.Mapped[int] = so.mapped_column(sa.BigInteger, default=0, server_default="0")
     created_at: so.Mapped[datetime] = so.mapped_column(default=utcnow)
     #: Loaded on first use: most queries that touch users (post authors) never need roles.
     roles: so.Mapped[list[Role]] = so.relationship(secondary=user_roles, lazy="select")

@@ -239,6 +239,8 @@ def update_user(
         missing = sorted(set(wanted) - {role.name for role in found})
         if missing:
             raise UnknownRoleError(Message("Unknown role: %(roles)s.", roles=", ".join(missing)))
+        if sorted(role.name for role in found) != user.role_names:
+            user.roles_version += 1
         user.roles = found
     if active is not None:
         if user.active and not active:

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import logging
 import re
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -199,3 +200,100 @@ def test_mail_goes_through_the_queue_and_a_worker(app: Any, smtp: Mailbox) -> No
     assert token not in repr(job.args), job.args
     assert "verify-email" not in repr(job.args), job.args
     assert client.post(VERIFY, json={"token": token}).status_code == 204
+
+
+def _everything_in(redis_url: str) -> bytes:
+    """Every value the Redis at ``redis_url`` holds, RQ's compressed job data opened too."""
+    import zlib
+
+    from redis import Redis
+
+    client = Redis.from_url(redis_url)
+    readers: dict[bytes, Callable[[Any], Any]] = {
+        b"hash": lambda key: client.hvals(key),
+        b"string": lambda key: [client.get(key) or b""],
+        b"list": lambda key: client.lrange(key, 0, -1),
+        b"zset": lambda key: client.zrange(key, 0, -1),
+        b"set": lambda key: client.smembers(key),
+    }
+    values: list[bytes] = []
+    try:
+        for key in client.scan_iter():
+            read = readers.get(client.type(key))  # type: ignore[arg-type]
+            if read is not None:
+                values.extend(read(key))
+    finally:
+        client.close()
+    opened = []
+    for value in values:
+        try:
+            opened.append(zlib.decompress(value))
+        except zlib.error:
+            pass
+    return b"\n".join(values + opened)
+
+
+@pytest.fixture
+def debug_logs(app_config: dict[str, Any], caplog: pytest.LogCaptureFixture) -> None:
+    """Every log line of the app, down to DEBUG, captured."""
+    app_config["LOG_LEVEL"] = "DEBUG"
+    caplog.set_level(logging.DEBUG)
+
+
+@pytest.mark.usefixtures("debug_logs", "queued_mail", "smtp", "roles")
+def test_queued_mail_jobs_name_the_account_not_the_message(
+    app: Any, smtp: Mailbox, caplog: pytest.LogCaptureFixture, private_redis: str
+) -> None:
+    client = app.test_client()
+    _register(client)
+    assert client.post(RESET, json={"email": "alice@example.com"}).status_code == 202
+    access = tokens(client, "alice", "s3cret-pass")["access_token"]
+    change = {"password": "s3cret-pass", "email": "new-alice@example.com"}
+    response = client.post("/api/v1/users/me/email", json=change, headers=bearer(access))
+    assert response.status_code == 202, response.get_data(as_text=True)
+    queued = _everything_in(private_redis)
+    jobs = _queued_jobs(app)
+    assert [job.args[0] for job in jobs] == ["verify", "reset", "email-change"]
+    assert smtp.messages == []
+
+    result = app.test_cli_runner().invoke(args=["worker", "--burst", "--queues", "high"])
+    assert result.exit_code == 0, result.output
+    assert len(smtp.messages) == 3, result.output
+    verify, reset, new_address = (
+        _token(b, e) for b, e in zip(smtp.bodies(), (VERIFY, RESET_CONFIRM, VERIFY), strict=True)
+    )
+    stored = queued + _everything_in(private_redis)
+    logged = caplog.text + result.output
+    for token in (verify, reset, new_address):
+        assert token.encode() not in stored
+        assert token not in logged
+    # No message is queued at all, sealed or not: no subject, no body, not even the address
+    # it goes to (the new address of a change is what that job is about, so it is there).
+    for text in ("Confirm your email address", "Reset your password", "Hello alice"):
+        assert text.encode() not in stored, text
+    assert b"alice@example.com" not in stored.replace(b"new-alice@example.com", b"")
+    # Each token works: the mails were made right in the worker.
+    assert client.post(VERIFY, json={"token": verify}).status_code == 204
+    assert (
+        client.post(RESET_CONFIRM, json={"token": reset, "password": NEW_PASSWORD}).status_code
+        == 204
+    )
+
+
+@pytest.mark.usefixtures("queued_mail", "smtp")
+def test_a_queued_mail_is_written_in_the_language_of_the_request(app: Any, smtp: Mailbox) -> None:
+    # No `db` fixture: its app context would make every request share one `g`, and with it
+    # the locale of the first request.
+    app.test_cli_runner().invoke(args=["translate", "compile"])
+    client = app.test_client()
+    _register(client)
+    response = client.post(
+        RESET, json={"email": "alice@example.com"}, headers={"Accept-Language": "de"}
+    )
+    assert response.status_code == 202
+    assert [job.args[2] for job in _queued_jobs(app)] == ["en", "de"]
+    result = app.test_cli_runner().invoke(args=["worker", "--burst", "--queues", "high"])
+    assert result.exit_code == 0, result.output
+    subjects = [message["Subject"] for message in smtp.messages]
+    assert subjects == ["Confirm your email address", "Passwort zurücksetzen"]
+    assert smtp.bodies()[1].startswith("Hallo alice,")

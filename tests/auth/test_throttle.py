@@ -116,3 +116,14 @@ def test_failed_sign_ins_do_not_link_a_username_to_its_email(
         problem(response, 401)
         counters = [key for key in response.headers.keys() if key.lower().startswith("x-ratelimit")]
         assert counters == [], counters
+
+
+@pytest.mark.usefixtures("users")
+def test_throttled_sign_ins_carry_no_counters_either(client: FlaskClient) -> None:
+    for _ in range(10):
+        problem(login(client, "alice", "wrong password"), 401)
+    for name in ("alice", "alice@example.com"):
+        response = login(client, name, "wrong password")
+        _assert_throttled(response)
+        counters = [key for key in response.headers.keys() if key.lower().startswith("x-ratelimit")]
+        assert counters == [], counters

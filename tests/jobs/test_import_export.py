@@ -322,3 +322,125 @@ def _build(request: pytest.FixtureRequest) -> tuple[APIFlask, FlaskClient, Accou
         request.getfixturevalue("client"),
         request.getfixturevalue("accounts"),
     )
+
+
+# -- idempotent imports and the per-import cap --------------------------------------------------
+
+
+def _posts_of(app: APIFlask, username: str) -> list[tuple[str, str]]:
+    import sqlalchemy as sa
+
+    from flaskyard.extensions import db
+    from flaskyard.posts.models import Post
+    from flaskyard.users.models import User
+
+    with app.app_context():
+        rows = db.session.execute(
+            sa.select(Post.title, Post.body).join(User).where(User.username == username)
+        ).all()
+    return sorted((title, body) for title, body in rows)
+
+
+def test_importing_the_same_export_twice_creates_nothing_new(
+    app: APIFlask, client: FlaskClient, accounts: Accounts, redis: Redis
+) -> None:
+    picture = upload(client, accounts.alice, "p.png", png((1, 2, 3)))
+    for title, ids in (("one", []), ("two", [picture]), ("three", [])):
+        body = {"title": title, "body": f"{title} body", "upload_ids": ids}
+        assert client.post("/api/v1/posts", json=body, headers=accounts.alice).status_code == 201
+    export = _export(app, client, accounts.alice)
+    archive_bytes = download(client, accounts.alice, export["result"]["upload_id"])
+
+    first = run_import(
+        app, client, accounts.bob, upload(client, accounts.bob, "a.zip", archive_bytes)
+    )
+    assert first["result"]["imported"] == 3, first
+    bobs = _posts_of(app, "bob")
+    uploads_after_first = count_rows("uploads", app=app)
+    # The same file again, uploaded again: every item is skipped, nothing is added.
+    again = run_import(
+        app, client, accounts.bob, upload(client, accounts.bob, "b.zip", archive_bytes)
+    )
+    assert again["status"] == "finished", again
+    result = again["result"]
+    assert (result["imported"], result["skipped"], result["failed"]) == (0, 3, 0), result
+    assert _posts_of(app, "bob") == bobs
+    # Only the second archive itself was stored; no image copies.
+    assert count_rows("uploads", app=app) == uploads_after_first + 1
+    # alice importing her own export: she has every post already.
+    own = run_import(
+        app, client, accounts.alice, upload(client, accounts.alice, "c.zip", archive_bytes)
+    )
+    assert (own["result"]["imported"], own["result"]["skipped"]) == (0, 3), own
+    assert len(_posts_of(app, "alice")) == 3
+
+
+def test_a_file_without_ids_is_recognised_by_its_content(
+    app: APIFlask, client: FlaskClient, accounts: Accounts, redis: Redis
+) -> None:
+    items = posts_json({"title": "same", "body": "b"}, {"title": "other", "body": "b"})
+    first = run_import(app, client, accounts.alice, upload(client, accounts.alice, "1.json", items))
+    assert first["result"]["imported"] == 2, first
+    changed = posts_json({"title": "same", "body": "b"}, {"title": "new", "body": "b"})
+    second = run_import(
+        app, client, accounts.alice, upload(client, accounts.alice, "2.json", changed)
+    )
+    assert (second["result"]["imported"], second["result"]["skipped"]) == (1, 1), second
+    assert [title for title, _ in _posts_of(app, "alice")] == ["new", "other", "same"]
+    # Another user importing the same file gets posts of their own.
+    bobs = run_import(app, client, accounts.bob, upload(client, accounts.bob, "3.json", items))
+    assert bobs["result"]["imported"] == 2, bobs
+
+
+def test_an_import_creates_at_most_the_configured_posts(
+    app_config: dict[str, Any], request: pytest.FixtureRequest, redis: Redis
+) -> None:
+    app_config["IMPORT_MAX_POSTS"] = 2
+    app: APIFlask = request.getfixturevalue("app")
+    client: FlaskClient = request.getfixturevalue("client")
+    accounts: Accounts = request.getfixturevalue("accounts")
+    items = posts_json(*({"title": f"post {n}", "body": "b"} for n in range(5)))
+    upload_id = upload(client, accounts.alice, "many.json", items)
+
+    done = run_import(app, client, accounts.alice, upload_id)
+    assert done["status"] == "finished", done
+    result = done["result"]
+    assert (result["imported"], result["left_over"], result["max_posts"]) == (2, 3, 2), result
+    assert "At most 2 posts" in result["note"] and "3 items were left out" in result["note"]
+    assert done["message"] == result["note"]
+    assert count_rows("posts", app=app) == 2
+    # Running it again continues where it stopped; the third run finishes the file.
+    second = run_import(app, client, accounts.alice, upload_id)["result"]
+    assert (second["imported"], second["skipped"], second["left_over"]) == (2, 2, 1), second
+    third = run_import(app, client, accounts.alice, upload_id)["result"]
+    assert (third["imported"], third["skipped"], third["left_over"]) == (1, 4, 0), third
+    assert "note" not in third
+    assert count_rows("posts", app=app) == 5
+
+
+def test_an_import_that_loses_the_race_for_a_post_skips_it(
+    app: APIFlask, accounts: Accounts, redis: Redis
+) -> None:
+    # Two imports of one file at once both find the item missing; the unique (author,
+    # source) decides, and the loser counts it as skipped and keeps none of its images.
+    from flaskyard.extensions import db
+    from flaskyard.jobs import tasks
+    from flaskyard.posts.models import Post
+    from flaskyard.uploads import services as uploads
+    from flaskyard.uploads import storage
+
+    source = f"post:{uuid.uuid4()}"
+    owner = accounts.ids["alice"]
+    with app.app_context():
+        db.session.add(Post(author_id=owner, title="first", body="b", source=source))
+        db.session.commit()
+        stored = storage.store_bytes(
+            png((5, 5, 5)), filename="x.png", upload_dir=uploads.upload_dir()
+        )
+        image = uploads.record(session=db.session, owner_id=owner, stored=stored)
+        added = tasks._add_post(owner, {"title": "second", "body": "b"}, source, [image])
+        assert added is False
+        assert not stored.path.exists()
+    assert count_rows("posts", app=app) == 1
+    assert count_rows("uploads", app=app) == 0
+    assert count_rows("users", "upload_bytes <> 0", app=app) == 0  # its bytes uncounted too
