@@ -136,6 +136,7 @@ class UserSnapshot:
     active: bool
     email_verified: bool
     token_version: int
+    roles_version: int
     created_at: datetime
 
     @property
@@ -159,6 +160,7 @@ _SNAPSHOT = (
         _users.c.active,
         _users.c.email_verified,
         _users.c.token_version,
+        _users.c.roles_version,
         _users.c.created_at,
         _roles.c.name,
     )
@@ -187,6 +189,7 @@ def load_snapshot(*, session: DbSession, user_id: uuid.UUID) -> UserSnapshot | N
         active=bool(first.active),
         email_verified=bool(first.email_verified),
         token_version=int(first.token_version),
+        roles_version=int(first.roles_version),
         created_at=first.created_at,
     )
 
