@@ -49,7 +49,7 @@ RUN /opt/installer/bin/uv pip sync --python /opt/venv/bin/python --require-hashe
  && find /opt/venv -name '*.so*' -type f -exec strip --strip-unneeded {} + \
  && python -c 'import PIL.Image, cryptography.hazmat.bindings._rust, psycopg, pydantic_core, argon2; assert psycopg.pq.__impl__ == "binary"'
 COPY pyproject.toml README.md /src/
-COPY docker/trim_babel.py /src/docker/
+COPY docker/slim_venv.py /src/docker/
 COPY flaskyard/ /src/flaskyard/
 COPY --from=frontend /src/flaskyard/web/dist/ /src/flaskyard/web/dist/
 # The wheel is built by the locked hatchling (no build isolation, so nothing is fetched) and
@@ -68,7 +68,6 @@ RUN /opt/installer/bin/pip wheel --no-deps --no-build-isolation --wheel-dir /tmp
  && test -f "$pkg/web/dist/index.html" && test -f "$pkg/migrations/env.py" \
  && python -m compileall -q "$pkg/migrations" \
  && python -m flaskyard.boot translations \
- && python /src/docker/trim_babel.py \
  && find /opt/venv -name '*.pyi' -delete \
  && find /opt/venv -path '*/swagger_ui_bundle/vendor/*' -type f ! -name swagger-ui.css \
       ! -name swagger-ui-bundle.js ! -name swagger-ui-standalone-preset.js \
@@ -108,7 +107,16 @@ EXPOSE 5000 5555
 ENTRYPOINT ["tini", "--", "dev-entrypoint.sh"]
 CMD ["python", "-m", "flaskyard.boot", "web"]
 
-# --- 4. runtime --------------------------------------------------------------------------------
+# --- 4. slim: the venv less what no process of the image loads ------------------------------
+# docker/slim_venv.py starts each role's imports once, keeps the bytecode of what they load and
+# drops the rest (unused locales, bundled test suites, Pillow's AVIF/FreeType, bytecode nobody
+# loads, and the sources of the loaded third-party modules, whose bytecode stands in for them).
+# After the dev stage, so development keeps everything. KEEP_SOURCES=1 keeps every .py.
+FROM python AS slim
+ARG KEEP_SOURCES=""
+RUN python /src/docker/slim_venv.py ${KEEP_SOURCES:+--keep-sources}
+
+# --- 5. runtime --------------------------------------------------------------------------------
 FROM ${PYTHON_IMAGE} AS runtime
 ARG PYTHON_IMAGE
 # Which base this was built on, so `make bench-image` can report the size over it.
@@ -135,7 +143,7 @@ ENV PATH=/opt/venv/bin:$PATH \
     GUNICORN_PID_FILE=/tmp/gunicorn.pid \
     UPLOAD_DIR=/data/uploads \
     INSTANCE_DIR=/data/instance
-COPY --from=python /opt/venv /opt/venv
+COPY --from=slim /opt/venv /opt/venv
 COPY gunicorn.conf.py /app/
 COPY docker/supervisord.conf docker/supervise.py docker/fatal_listener.py /app/docker/
 WORKDIR /app

@@ -11,6 +11,9 @@ time ``docker run`` → first ``/readyz`` 200; then send ``BENCH_REQUESTS`` (1,0
 web container and to bench/baseline.py (a bare Flask app) under the same gunicorn settings in
 the same image, and read each worker's RSS and PSS (gunicorn.conf.py imports flaskyard, so
 the "bare" workers also fork from a master holding the app's libraries: compare PSS too).
+Then the breakdown of both: the venv's bytes per distribution, and what importing each of the
+heaviest libraries adds to a process's RSS, in the order the app loads them (a library's
+share of a dependency both use goes to whichever comes first), then the app built on top.
 Prints a table with the goals, writes ``bench/results/image.json``. Exit 0 when measured
 (goals met or not), 1 on a harness error.
 """
@@ -54,6 +57,66 @@ for proc in pathlib.Path('/proc').glob('[0-9]*'):
         rollup = (proc / 'smaps_rollup').read_text().splitlines()
         pss = next(int(line.split()[1]) for line in rollup if line.startswith('Pss:'))
         print(int(status['VmRSS'].split()[0]) // 1024, pss // 1024)
+"""
+
+
+#: Run in the image: bytes per distribution, then RSS added by each import, in app order.
+BREAKDOWN_SCRIPT = """
+import importlib, json, sys, sysconfig
+from collections import Counter
+from importlib.metadata import packages_distributions
+from pathlib import Path
+
+site = Path(sysconfig.get_paths()["purelib"])
+owner = {name: dists[0] for name, dists in packages_distributions().items()}
+sizes = Counter()
+for entry in site.iterdir():
+    name = entry.name.split(".")[0] if entry.is_dir() else entry.name.split(".")[0]
+    name = name.removesuffix("-stubs")
+    if entry.name.endswith(".dist-info"):
+        name = entry.name.split("-")[0]
+        dist = name
+    else:
+        dist = owner.get(name) or owner.get(entry.name.removesuffix(".libs")) or name
+    files = entry.rglob("*") if entry.is_dir() else [entry]
+    sizes[dist.lower().replace("_", "-")] += sum(p.stat().st_size for p in files if p.is_file())
+
+def rss():
+    with open("/proc/self/status") as status:
+        return next(int(l.split()[1]) for l in status if l.startswith("VmRSS")) / 1024
+
+steps = {}
+last = rss()
+steps["python"] = last
+for label, modules in (
+    ("gunicorn", ["gunicorn.app.wsgiapp", "gunicorn.workers.gthread"]),
+    ("pydantic, pydantic-settings", ["pydantic", "pydantic_settings"]),
+    ("sqlalchemy", ["sqlalchemy", "sqlalchemy.orm"]),
+    ("flask, werkzeug, jinja2, click", ["flask"]),
+    ("apiflask, marshmallow, apispec, webargs", ["apiflask"]),
+    ("redis", ["redis"]),
+    ("rq", ["rq"]),
+    ("psycopg + sqlalchemy's dialect", ["psycopg", "sqlalchemy.dialects.postgresql.psycopg"]),
+    ("sqlalchemy's mysql dialect", ["sqlalchemy.dialects.mysql"]),
+    ("flask-jwt-extended, pyjwt, cryptography", ["flask_jwt_extended"]),
+    ("flask-limiter, limits", ["flask_limiter"]),
+    ("flask-babel, babel, pytz", ["flask_babel"]),
+    ("prometheus-client", ["prometheus_client"]),
+    ("argon2-cffi", ["argon2"]),
+    ("the app (flaskyard, built)", None),
+):
+    if modules is None:
+        from flaskyard import create_app
+        create_app().test_client().get("/api/v1/posts").close()
+    else:
+        for module in modules:
+            importlib.import_module(module)
+    now = rss()
+    steps[label] = round(now - last, 1)
+    last = now
+steps["total"] = round(last, 1)
+print(json.dumps({"venv_bytes": dict(sizes.most_common()), "import_rss_mb": steps,
+                  "modules": len(sys.modules)}))
 """
 
 
@@ -194,6 +257,26 @@ def worker_rss(scratch: Scratch, *, baseline: bool) -> list[list[int]]:
     return sorted([int(n) for n in line.split()] for line in output.splitlines() if line.strip())
 
 
+def breakdown(scratch: Scratch) -> dict[str, Any]:
+    """Bytes per distribution in the venv and RSS per library import (BREAKDOWN_SCRIPT)."""
+    name = scratch.run("-c", BREAKDOWN_SCRIPT, detach=False, extra=("--entrypoint", "python"))
+    output = docker("logs", name)
+    data: dict[str, Any] = json.loads(output.strip().splitlines()[-1])
+    return data
+
+
+def print_breakdown(data: dict[str, Any]) -> None:
+    sizes = data["venv_bytes"]
+    print(f"  venv by distribution ({sum(sizes.values()) / 1e6:.1f} MB):")
+    for dist, size in list(sizes.items())[:20]:
+        print(f"    {dist:36} {size / 1e6:6.1f} MB")
+    rest = list(sizes.values())[20:]
+    print(f"    {f'{len(rest)} others':36} {sum(rest) / 1e6:6.1f} MB")
+    print(f"  RSS added by each import, in the app's order ({data['modules']} modules):")
+    for label, mb in data["import_rss_mb"].items():
+        print(f"    {label:42} {mb:6.1f} MB")
+
+
 def main() -> int:
     """Measure and print; exit 1 when the harness itself fails."""
     try:
@@ -204,6 +287,7 @@ def main() -> int:
             result["start_to_ready_s"] = start_times(scratch)
             result["rss_pss_mb_per_worker"] = worker_rss(scratch, baseline=False)
             result["baseline_rss_pss_mb_per_worker"] = worker_rss(scratch, baseline=True)
+            result["breakdown"] = breakdown(scratch)
         finally:
             scratch.close()
     except (HarnessError, OSError, subprocess.SubprocessError) as exc:
@@ -231,6 +315,7 @@ def main() -> int:
     for label, shown, goal, value in rows:
         verdict = "?" if value is None else ("met" if value <= goal else "MISSED")
         print(f"  {label:32} {shown:36} goal ≤ {goal:g}  {verdict}")
+    print_breakdown(result["breakdown"])
     RESULTS_FILE.parent.mkdir(exist_ok=True)
     RESULTS_FILE.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
     return 0

@@ -5,19 +5,35 @@ A request gets in with an admin's Bearer token, or with the short session cookie
 The cookie belongs to the login that asked for it: it ends when that login signs out, when
 every login ends (password reset, sign-out everywhere, deactivation), and when the user's
 roles change (a demotion; promoting them again does not bring it back).
+
+rq-dashboard (and arrow, which it brings) is imported on the first request under
+``/admin/rq/``, not when the app is built: a web worker that never serves the dashboard does
+not carry it. Its blueprint runs in a small Flask app of its own, behind this app's admin
+check, headers and error pages.
 """
 
 from __future__ import annotations
 
+import threading
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import rq_dashboard
 from apiflask import APIBlueprint, APIFlask, abort
-from flask import Flask, Request, Response, make_response, request, session
+from flask import (
+    Flask,
+    Request,
+    Response,
+    current_app,
+    make_response,
+    redirect,
+    request,
+    session,
+)
 from flask.sessions import SecureCookieSession, SecureCookieSessionInterface, SessionMixin
 from flask_jwt_extended import get_current_user, get_jwt, verify_jwt_in_request
+from werkzeug.routing import RequestRedirect
+from werkzeug.wrappers import Response as BaseResponse
 
 from flaskyard.auth.revocation import get_store
 from flaskyard.auth.tokens import FAMILY_CLAIM, FAMILY_PREFIX
@@ -37,7 +53,13 @@ VERSION_KEY = "dashboard_version"
 ROLES_KEY = "dashboard_roles"
 SESSION_LIFETIME = timedelta(hours=1)
 
+#: Where the app keeps the Flask app that runs rq-dashboard, once the first request built it.
+HOST_KEY = "flaskyard.dashboard_host"
+_HOST_LOCK = threading.Lock()
+
 session_bp = APIBlueprint("dashboard_session", __name__, url_prefix="/api/v1/auth", tag="Auth")
+#: The dashboard's URLs in this app: everything under the prefix goes to rq-dashboard.
+mount_bp = APIBlueprint("dashboard", __name__, url_prefix=URL_PREFIX, enable_openapi=False)
 
 
 @session_bp.post("/dashboard-session")
@@ -77,6 +99,7 @@ def _session_user() -> Principal | None:
     return user
 
 
+@mount_bp.before_request
 def _require_admin() -> None:
     if request.headers.get("Authorization"):
         verify_jwt_in_request(locations=["headers"])
@@ -121,17 +144,50 @@ class DashboardSessionInterface(SecureCookieSessionInterface):
         return datetime.now(UTC) + SESSION_LIFETIME if session.permanent else None
 
 
+def _build_host(redis_url: str) -> Flask:
+    import rq_dashboard  # import cost: ~2 MB a process, paid by the first dashboard request
+
+    host = Flask(__name__, static_folder=None)
+    # Its errors surface in the app that called it, which logs them and answers problem+json.
+    host.config.update(RQ_DASHBOARD_REDIS_URL=redis_url, PROPAGATE_EXCEPTIONS=True)
+    rq_dashboard.web.setup_rq_connection(host)
+    host.register_blueprint(rq_dashboard.blueprint, url_prefix=URL_PREFIX)
+    # rq-dashboard links its favicon through ``static``, which the calling app serves.
+    host.add_url_rule("/static/<path:filename>", endpoint="static", build_only=True)
+    return host
+
+
+def dashboard_host(app: Flask) -> Flask:
+    """The Flask app running rq-dashboard for ``app``; built (and imported) on first use."""
+    host = app.extensions.get(HOST_KEY)
+    if host is None:
+        with _HOST_LOCK:
+            host = app.extensions.get(HOST_KEY)
+            if host is None:
+                redis_url = get_settings(app).REDIS_URL
+                if not redis_url:
+                    raise RuntimeError("The job dashboard needs REDIS_URL.")
+                host = app.extensions[HOST_KEY] = _build_host(redis_url)
+    return host
+
+
+@mount_bp.route("/", defaults={"path": ""}, methods=["GET", "POST"])
+@mount_bp.route("/<path:path>", methods=["GET", "POST"])
+def dashboard(path: str) -> BaseResponse:
+    """Hand the request to rq-dashboard once ``_require_admin`` let it through."""
+    host = dashboard_host(current_app)
+    try:
+        # Unknown pages and methods are this app's 404/405 problems, as anywhere else.
+        host.url_map.bind_to_environ(request.environ).match()
+    except RequestRedirect as exc:
+        return redirect(exc.new_url, exc.code)
+    return Response.from_app(host, request.environ)
+
+
 def init_app(app: APIFlask) -> None:
     """Mount the dashboard (when Redis is configured) and the session endpoint."""
     app.session_interface = DashboardSessionInterface()
     app.register_blueprint(session_bp)
-    redis_url = get_settings(app).REDIS_URL
-    if not redis_url:
+    if not get_settings(app).REDIS_URL:
         return
-    app.config["RQ_DASHBOARD_REDIS_URL"] = redis_url  # rq-dashboard's own key
-    rq_dashboard.web.setup_rq_connection(app)
-    rq_dashboard.blueprint.enable_openapi = False  # a plain Flask blueprint: not our API
-    guards = rq_dashboard.blueprint.before_request_funcs.get(None, [])
-    if _require_admin not in guards:  # the blueprint is module-global; guard it once
-        rq_dashboard.blueprint.before_request(_require_admin)
-    app.register_blueprint(rq_dashboard.blueprint, url_prefix=URL_PREFIX)
+    app.register_blueprint(mount_bp)

@@ -8,9 +8,12 @@ from __future__ import annotations
 
 from apiflask import APIFlask
 
+from flaskyard.admin import dashboard_host
 from flaskyard.app import build_base, load_or_exit
 
 
 def create_dashboard_app() -> APIFlask:
     """The WSGI app of the ``dashboard`` role (``flaskyard.dashboard:create_dashboard_app``)."""
-    return build_base(load_or_exit())
+    app = build_base(load_or_exit())
+    dashboard_host(app)  # this process is for the dashboard: load it now, not on a request
+    return app

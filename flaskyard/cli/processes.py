@@ -9,11 +9,9 @@ from pathlib import Path
 import click
 from flask import current_app
 from flask.cli import with_appcontext
-from rq.scheduler import RQScheduler
 
 from flaskyard.broker import QUEUE_NAMES, get_redis
 from flaskyard.settings import current_settings
-from flaskyard.worker import run_worker
 
 #: Process names a pid file may belong to; anything else is a stale file pointing at a reused pid.
 SERVER_NAMES = ("gunicorn", "granian")
@@ -80,6 +78,8 @@ def scheduler(interval: int) -> None:
     connection = get_redis()
     if connection is None:
         raise click.ClickException("REDIS_URL is not set, so there is nothing to schedule.")
+    from rq.scheduler import RQScheduler  # import cost: only this command needs it
+
     rq_scheduler = RQScheduler(
         list(QUEUE_NAMES),
         connection=connection,
@@ -108,6 +108,10 @@ def worker(queues: str, burst: bool) -> None:
         raise click.BadParameter(
             f"Queues must be among {', '.join(QUEUE_NAMES)}.", param_hint="--queues"
         )
+    # Import cost: the worker (RQ's Worker, the job tasks, their helpers) loads only here, not
+    # in every process that builds the app and its CLI (each web worker does).
+    from flaskyard.worker import run_worker
+
     try:
         run_worker(current_app._get_current_object(), names, burst=burst)  # type: ignore[attr-defined]
     except RuntimeError as exc:

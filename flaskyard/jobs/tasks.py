@@ -29,6 +29,9 @@ from flaskyard.uploads import storage
 from flaskyard.uploads.models import Upload
 
 THUMBNAIL_SIZE = (256, 256)
+#: The decoders a thumbnail may use: the image types uploads accept (uploads.storage), no other
+#: (the image carries no others: see docker/slim_venv.py).
+THUMBNAIL_FORMATS = ("PNG", "JPEG", "GIF", "WEBP")
 EXPORT_NAME = "posts.json"
 
 
@@ -305,7 +308,7 @@ def thumbnail(job_id: uuid.UUID, params: dict[str, Any]) -> dict[str, Any]:
 
     report_progress(10, "Reading image")
     try:
-        with Image.open(uploads.file_path(upload)) as image:
+        with Image.open(uploads.file_path(upload), formats=THUMBNAIL_FORMATS) as image:
             image.thumbnail(THUMBNAIL_SIZE)
             output = io.BytesIO()
             image.save(output, format="PNG")
