@@ -46,7 +46,6 @@ BENCH_PG_HOST (127.0.0.1), BENCH_PG_PORT (5432), BENCH_PG_USER (postgres).
 from __future__ import annotations
 
 import os
-import platform
 import re
 import secrets
 import signal
@@ -56,7 +55,6 @@ import sys
 import time
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -74,8 +72,8 @@ from run import (
     _positive_int,
     _require_loopback,
     clean_environment,
-    git_revision,
     pg_connect,
+    provenance,
     tail,
 )
 
@@ -481,13 +479,7 @@ def benchmark(config: JobsConfig, workdir: Path) -> dict[str, Any]:
     summary = summarize(config, runs)
     ratio = summary[GOAL_WORKLOAD]["ratio_jobs_per_s"]
     return {
-        "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "git_revision": git_revision(),
-        "machine": {
-            "cpus": os.cpu_count(),
-            "python": platform.python_version(),
-            "platform": platform.platform(),
-        },
+        **provenance(),
         "load_average": {"start": load_at_start, "end": _load_average()},
         "settings": {
             "rounds": config.rounds,

@@ -830,6 +830,19 @@ def print_granian_table(granian: Mapping[str, Any]) -> None:
     print(f"same row under gunicorn, same round; granian {' '.join(granian['settings'])})")
 
 
+def provenance() -> dict[str, Any]:
+    """When, from which commit and on what machine a benchmark's results were measured."""
+    return {
+        "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "git_revision": git_revision(),
+        "machine": {
+            "cpus": os.cpu_count(),
+            "python": platform.python_version(),
+            "platform": platform.platform(),
+        },
+    }
+
+
 def git_revision() -> str | None:
     try:
         done = subprocess.run(
@@ -1003,13 +1016,7 @@ def benchmark(config: Config, wrk: str, workdir: Path) -> dict[str, Any]:
     logins = summary["endpoints"]["login"]["rps"]
     idle_p99 = summary["endpoints"]["healthz"]["p99_ms"]
     return {
-        "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "git_revision": git_revision(),
-        "machine": {
-            "cpus": os.cpu_count(),
-            "python": platform.python_version(),
-            "platform": platform.platform(),
-        },
+        **provenance(),
         "settings": {
             "gunicorn": config.gunicorn_args,
             "wrk": {

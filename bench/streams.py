@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import json
 import os
-import platform
 import resource
 import shutil
 import socket
@@ -44,7 +43,6 @@ from collections.abc import Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import asdict, replace
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -61,11 +59,11 @@ from run import (
     app_environment,
     clean_environment,
     drop_database,
-    git_revision,
     http_request,
     load_config,
     log_in,
     make_login,
+    provenance,
     recreate_database,
     run_step,
     run_wrk,
@@ -294,13 +292,7 @@ def benchmark(setup: tuple[Config, str, int], workdir: Path) -> dict[str, Any]:
     twin_p99 = _median([r["no_streams"].p99_ms for r in rounds])
     per_stream_kib = (rss_after - rss_before) / streams
     return {
-        "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "git_revision": git_revision(),
-        "machine": {
-            "cpus": os.cpu_count(),
-            "python": platform.python_version(),
-            "platform": platform.platform(),
-        },
+        **provenance(),
         "settings": {
             "gunicorn": config.gunicorn_args,
             "worker_class": SHIPPED_WORKER,
