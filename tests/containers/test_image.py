@@ -180,27 +180,46 @@ def test_docker_stop_lets_a_running_request_finish(production: Production) -> No
     status, job = http(
         "POST",
         web.base + "/api/v1/jobs",
-        {"type": "demo", "params": {"seconds": 3, "steps": 3}},
+        {"type": "demo", "params": {"seconds": 20, "steps": 20}},
         token=token,
     )
     assert status == 202, job
-    # The job's SSE stream stays open until the job ends, about 3 s from now.
-    connection = HTTPConnection("127.0.0.1", web.port, timeout=30)
-    connection.request(
+    # A job event stream, open for the job's 20 s.
+    stream = HTTPConnection("127.0.0.1", web.port, timeout=30)
+    stream.request(
         "GET", f"/api/v1/jobs/{job['id']}/events", headers={"Authorization": f"Bearer {token}"}
     )
-    response = connection.getresponse()
+    response = stream.getresponse()
     assert response.status == 200
     first = response.readline()
     assert first, "the stream sent nothing"
+    # A post whose body is still arriving when the stop begins.
+    body = json.dumps({"title": "written across a stop", "body": "b"}).encode()
+    post = socket.create_connection(("127.0.0.1", web.port), timeout=30)
+    post.sendall(
+        b"POST /api/v1/posts HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n"
+        b"Content-Type: application/json\r\n"
+        + f"Authorization: Bearer {token}\r\nContent-Length: {len(body)}\r\n\r\n".encode()
+        + body[:10]
+    )
+    time.sleep(0.5)  # the request is in a thread, waiting for the rest of its body
     started = time.monotonic()
     stopper = threading.Thread(target=docker, args=("stop", "-t", "40", web.name), daemon=True)
     stopper.start()
-    body = first + response.read()  # until the server ends the stream
-    connection.close()
+    # The stream gets a final event and ends at once, not when the job ends.
+    events = first + response.read()
+    stream_closed = time.monotonic() - started
+    stream.close()
+    assert b"event: shutdown" in events, events[-500:]
+    assert stream_closed < 10, f"the stream stayed open {stream_closed:.1f} s after the stop"
+    post.sendall(body[10:])
+    answer = b""
+    while chunk := post.recv(65536):
+        answer += chunk
+    post.close()
+    assert answer.startswith(b"HTTP/1.1 201"), answer[:300]
     stopper.join(60)
     elapsed = time.monotonic() - started
-    assert b'"finished"' in body, body[-500:]
     state = web.state()["State"]
     assert not state["Running"]
     assert state["ExitCode"] == 0, web.logs()[-2000:]
