@@ -29,7 +29,6 @@ import os
 import platform
 import secrets
 import shutil
-import signal
 import statistics
 import subprocess
 import sys
@@ -41,7 +40,7 @@ from pathlib import Path
 from typing import Any
 
 from harness import HarnessError, run_harness
-from run import free_port, run_step, tail
+from run import free_port, run_step, stop_process, tail
 
 BENCH_DIR = Path(__file__).resolve().parent
 ROOT = BENCH_DIR.parent
@@ -77,7 +76,6 @@ window.__firstRender = new Promise((resolve) => {
 });
 """.replace("HEADING", json.dumps(HEADING))
 READY_TIMEOUT_S = 30.0
-STOP_TIMEOUT_S = 10.0
 PAGE_TIMEOUT_MS = 15_000
 
 
@@ -148,19 +146,6 @@ def _wait_ready(process: subprocess.Popen[bytes], port: int, log: Path) -> None:
                 connection.close()
         time.sleep(0.1)
     raise HarnessError(f"gunicorn did not answer within {READY_TIMEOUT_S:g} s:\n{tail(log)}")
-
-
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is None:
-        process.terminate()
-        try:
-            process.wait(timeout=STOP_TIMEOUT_S)
-        except subprocess.TimeoutExpired:
-            with suppress(ProcessLookupError):
-                os.killpg(process.pid, signal.SIGKILL)
-            process.wait(timeout=STOP_TIMEOUT_S)
-    with suppress(ProcessLookupError, PermissionError):
-        os.killpg(process.pid, signal.SIGKILL)
 
 
 def _spread(values: list[float]) -> dict[str, float]:
@@ -239,7 +224,7 @@ def measure(config: Mapping[str, Any], workdir: Path) -> dict[str, Any]:
             finally:
                 browser.close()
     finally:
-        _stop(server)
+        stop_process(server)
 
     app, baseline = _spread(times["app"]), _spread(times["baseline"])
     return {

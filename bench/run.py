@@ -440,8 +440,13 @@ def start_server(
 
 
 def stop_server(server: Server) -> None:
+    """Stop the server's process (see ``stop_process``) and close its log."""
+    stop_process(server.process)
+    server.log.close()
+
+
+def stop_process(process: subprocess.Popen[bytes]) -> None:
     """SIGTERM the master (graceful), then SIGKILL its whole process group if it lingers."""
-    process = server.process
     if process.poll() is None:
         process.terminate()
         try:
@@ -453,7 +458,6 @@ def stop_server(server: Server) -> None:
     # Workers of a killed master would otherwise linger in its group.
     with suppress(ProcessLookupError, PermissionError):
         os.killpg(process.pid, signal.SIGKILL)
-    server.log.close()
 
 
 def http_request(
