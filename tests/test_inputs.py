@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 from flask.testing import FlaskClient
 
+from flaskyard.devserver import free_port
 from flaskyard.inputs import MAX_JSON_DEPTH
 from flaskyard.uploads.storage import FILENAME_MAX, clean_filename
 from tests.support import backends
@@ -148,13 +149,6 @@ def test_an_overlong_file_name_is_stored_with_its_extension(
 # -- over a real server: chunked bodies, and a database that goes away and comes back ----------
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 @pytest.fixture
 def server(redis_url: str, tmp_path: Path) -> Iterator[Gunicorn]:
     env = clean_environ(
@@ -168,7 +162,7 @@ def server(redis_url: str, tmp_path: Path) -> Iterator[Gunicorn]:
             "MAX_UPLOAD_BYTES": "4096",
             "GUNICORN_WORKERS": "1",
             "GUNICORN_THREADS": "2",
-            "GUNICORN_BIND": f"127.0.0.1:{_free_port()}",
+            "GUNICORN_BIND": f"127.0.0.1:{free_port()}",
             "GUNICORN_PID_FILE": str(tmp_path / "gunicorn.pid"),
             "INSTANCE_DIR": str(tmp_path / "instance"),
             "RATELIMIT_KEY_PREFIX": f"inputs-{secrets.token_hex(8)}",
@@ -215,7 +209,7 @@ class _Proxy:
 
     def __init__(self, target: tuple[str, int]) -> None:
         self.target = target
-        self.port = _free_port()
+        self.port = free_port()
         self.listener: socket.socket | None = None
         self.connections: list[socket.socket] = []
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import secrets
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -23,17 +22,12 @@ from typing import Any
 
 import pytest
 
+from flaskyard.devserver import free_port
 from tests.support.servers import ROOT, clean_environ
 from tests.test_metrics import parse, value
 
 pytestmark = [pytest.mark.slow, pytest.mark.redis, pytest.mark.timeout(180)]
 TOKEN = secrets.token_urlsafe(32)
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def _call(
@@ -74,7 +68,7 @@ def _names(lines: list[dict[str, Any]]) -> set[str]:
 def test_production_processes_log_json_lines_and_merge_metrics(
     redis_url: str, tmp_path: Path
 ) -> None:
-    port = _free_port()
+    port = free_port()
     base = f"http://127.0.0.1:{port}"
     env = clean_environ(
         {

@@ -26,6 +26,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
+from flaskyard.devserver import free_port
 from tests.support.backends import ADMIN_URLS
 
 REDIS_URL = os.environ.get("CONTAINER_REDIS_URL", "redis://127.0.0.1:6379/13")
@@ -57,15 +58,6 @@ def image() -> str:
             pytest.fail(f"REQUIRE_DOCKER=1 but {problem}.")
         pytest.skip(f"Container tests skipped: {problem}.")
     return name
-
-
-def free_port() -> int:
-    """A loopback TCP port nothing listens on right now."""
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def docker(

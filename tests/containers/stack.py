@@ -20,7 +20,8 @@ from typing import Any
 
 import pytest
 
-from tests.containers.conftest import Container, free_port
+from flaskyard.devserver import free_port
+from tests.containers.conftest import Container
 
 ROOT = Path(__file__).resolve().parents[2]
 #: Compose v2 as `make compose` installs it (a docker CLI plugin that also runs on its own).

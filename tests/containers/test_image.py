@@ -17,13 +17,13 @@ import jwt
 import pytest
 from redis import Redis
 
+from flaskyard.devserver import free_port
 from tests.containers.conftest import (
     REDIS_URL,
     Container,
     Containers,
     app_env,
     docker,
-    free_port,
     http,
     migration_heads,
     run_demo_job,

@@ -21,11 +21,11 @@ from dataclasses import dataclass, field
 import pytest
 import sqlalchemy as sa
 
+from flaskyard.devserver import free_port
 from tests.containers.conftest import (
     LABEL,
     Container,
     docker,
-    free_port,
     http,
     sign_up,
     wait_until,

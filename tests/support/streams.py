@@ -11,19 +11,12 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from flaskyard.devserver import free_port
 from tests.support.http import JOBS, LOGIN, PASSWORD, REGISTER
 from tests.support.servers import Gunicorn, clean_environ, flask_cli
 
 #: A demo job no worker runs: it stays queued, so its stream stays open.
 IDLE_JOB = {"type": "demo", "params": {"seconds": 600, "steps": 1}}
-
-
-def free_port() -> int:
-    """A loopback port nothing listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def server_env(
