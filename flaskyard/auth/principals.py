@@ -150,13 +150,17 @@ def mark_all_changed(session: DbSession) -> None:
     session.info[_ALL] = True
 
 
+def _touched_users(session: so.Session) -> set[uuid.UUID]:
+    """Ids of the users the session holds as changed or deleted (new ones have no generation)."""
+    return {
+        obj.id
+        for obj in (*session.dirty, *session.deleted)
+        if isinstance(obj, User) and obj.id is not None
+    }
+
+
 def _changed_ids(session: so.Session) -> set[uuid.UUID]:
-    ids: set[uuid.UUID] = set(session.info.get(_CHANGED, ()))
-    # New users have no generation yet: only changed and deleted ones matter.
-    for obj in (*session.dirty, *session.deleted):
-        if isinstance(obj, User) and obj.id is not None:
-            ids.add(obj.id)
-    return ids
+    return set(session.info.get(_CHANGED, ())) | _touched_users(session)
 
 
 def _forget_everyone(redis: Redis) -> None:
@@ -184,11 +188,7 @@ def _active() -> bool:
 def _note_flush(session: so.Session, _context: Any) -> None:
     if not _active():
         return
-    changed = {
-        obj.id
-        for obj in (*session.dirty, *session.deleted)
-        if isinstance(obj, User) and obj.id is not None
-    }
+    changed = _touched_users(session)
     if changed:
         session.info.setdefault(_CHANGED, set()).update(changed)
 
