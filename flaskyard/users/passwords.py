@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager, suppress
 from functools import wraps
 from typing import ParamSpec, TypeVar
 
@@ -21,6 +23,10 @@ P = ParamSpec("P")
 OWASP_PARAMETERS = {"memory_cost": 19 * 1024, "time_cost": 2, "parallelism": 1}
 #: Cheap parameters for the test suite only; never used outside APP_ENV=testing.
 TESTING_PARAMETERS = {"memory_cost": 1024, "time_cost": 1, "parallelism": 1}
+#: How much nicer than the request threads the hashing threads run (Linux niceness is per
+#: thread). At 5 a request thread weighs three times a hash thread, so a burst of sign-ins
+#: leaves the CPU to other requests first, yet sign-ins still progress under any load.
+HASH_NICENESS = 5
 
 
 def make_hasher(*, memory_cost: int, time_cost: int, parallelism: int) -> PasswordHasher:
@@ -51,10 +57,20 @@ class HashGate:
     Waiting is bounded twice: by ``queue`` (a sign-in that would wait behind a full queue is
     refused at once, so the remaining threads stay free for other requests) and by ``wait``
     seconds. Refusals become 503 with Retry-After.
+
+    The hashes themselves run on ``slots`` threads of this process that are ``niceness``
+    steps nicer than the rest, so a burst of sign-ins yields the CPU to every other request
+    instead of sharing it equally with them; on an otherwise idle box it changes nothing.
     """
 
-    def __init__(self, *, slots: int, queue: int, wait: float) -> None:
+    def __init__(
+        self, *, slots: int, queue: int, wait: float, niceness: int = HASH_NICENESS
+    ) -> None:
         self._slots = threading.BoundedSemaphore(slots)
+        self._workers = slots
+        self._niceness = niceness
+        self._pool: ThreadPoolExecutor | None = None
+        self._pool_pid = 0
         self._lock = threading.Lock()
         self._waiting = 0
         self._queue = queue
@@ -95,9 +111,31 @@ class HashGate:
             if not acquired:
                 raise HashingBusyError
         try:
-            return work()
+            return self._executor().submit(work).result()
         finally:
             self._slots.release()
+
+    def _executor(self) -> ThreadPoolExecutor:
+        # One pool per process: a pool (and its threads) made before a fork is useless after it.
+        with self._lock:
+            if self._pool is None or self._pool_pid != os.getpid():
+                self._pool = ThreadPoolExecutor(
+                    max_workers=self._workers,
+                    thread_name_prefix="argon2",
+                    initializer=_be_nicer,
+                    initargs=(self._niceness,),
+                )
+                self._pool_pid = os.getpid()
+            return self._pool
+
+
+def _be_nicer(steps: int) -> None:
+    """Lower the calling thread's scheduling priority by ``steps`` (where the OS allows it)."""
+    if steps <= 0 or not hasattr(os, "setpriority"):
+        return
+    tid = threading.get_native_id()
+    with suppress(OSError):
+        os.setpriority(os.PRIO_PROCESS, tid, min(19, os.getpriority(os.PRIO_PROCESS, tid) + steps))
 
 
 def sign_in_gate(view: Callable[P, T]) -> Callable[P, T]:

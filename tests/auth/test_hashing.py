@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import threading
 from typing import Any
@@ -131,3 +132,19 @@ def test_a_sign_in_with_no_place_free_is_refused_before_any_work(
     assert "try again" in body["detail"]
     assert statements == []  # neither the account lookup nor anything else ran
     assert login(client, "alice").status_code == 200
+
+
+def test_hashes_run_on_threads_nicer_than_the_callers() -> None:
+    """A burst of sign-ins yields the CPU to other requests: the hash threads run nicer."""
+    if not hasattr(os, "getpriority"):
+        pytest.skip("per-thread niceness is a Linux feature")
+
+    def niceness() -> int:
+        return os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+
+    gate = HashGate(slots=2, queue=0, wait=1.0, niceness=5)
+    mine = niceness()
+    theirs = gate.run(niceness)
+    assert theirs == min(19, mine + 5)
+    assert threading.get_native_id() != gate.run(threading.get_native_id)
+    assert niceness() == mine  # the caller's own priority is untouched
