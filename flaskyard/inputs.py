@@ -159,6 +159,9 @@ def check_request() -> Response | None:
     query = _errors(_check_pairs(request.args))
     if query:
         messages["query"] = query
+    if not _has_body():
+        # No Content-Length and not chunked: there is no body to cap, parse or refuse.
+        return validation_problem(messages) if messages else None
     settings = current_settings()
     # Smaller than an upload: a JSON body is read whole into memory, then parsed.
     _cap_body(settings.MAX_JSON_BYTES if request.is_json else settings.max_content_length)
