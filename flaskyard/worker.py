@@ -23,7 +23,6 @@ import signal
 import sys
 import threading
 import time
-import uuid
 from collections.abc import Callable, Sequence
 from types import TracebackType
 from typing import Any
@@ -43,11 +42,9 @@ from rq.worker import WorkerStatus
 
 from flaskyard.broker import QUEUE_NAMES, get_redis
 from flaskyard.extensions import db
-from flaskyard.jobs import services as jobs
-from flaskyard.jobs.models import Job as JobRow
-from flaskyard.jobs.runtime import notify
+from flaskyard.jobs import upkeep
 from flaskyard.logs import bound_request_id
-from flaskyard.metrics import JOB_DURATION, JOBS_ENDED, serve_worker_metrics
+from flaskyard.metrics import serve_worker_metrics
 from flaskyard.settings import get_settings
 
 log = logging.getLogger("flaskyard.worker")
@@ -121,7 +118,7 @@ class FlaskyardWorker(Worker):
                 self.wait_for_horse()
             self._wait_for_redis()
         finally:
-            self._observe(job.id, time.perf_counter() - started)
+            upkeep.observe(job.id, time.perf_counter() - started)
 
     # RQ's main loop quits on a Redis error anywhere but in its dequeue; these are its other
     # calls to Redis between jobs, made to wait for Redis instead, as the dequeue does.
@@ -199,7 +196,7 @@ class FlaskyardWorker(Worker):
             self._parent_pid = os.getpid()
             super().execute_job(job, queue)
             # The horse may have died without writing its end; RQ has recorded it by now.
-            self._reconcile(job.id)
+            upkeep.reconcile_one(job.id)
             return
         self.prepare_execution(job)
         done = threading.Event()
@@ -273,24 +270,7 @@ class FlaskyardWorker(Worker):
 
     def _record_abandoned(self) -> None:
         found, self._abandoned = self._abandoned, []
-        for rq_job_id, retrying in found:
-            try:
-                row = db.session.get(JobRow, uuid.UUID(rq_job_id))
-                if row is not None and jobs.abandon(session=db.session, row=row, retrying=retrying):
-                    db.session.commit()
-                    notify(row.id)
-                    log.warning(
-                        "job %s was abandoned by its worker; %s",
-                        rq_job_id,
-                        "queued again" if retrying else "failed",
-                    )
-            except ValueError:
-                pass  # not one of our jobs (its id is no UUID)
-            except Exception:  # the maintenance pass reconciles what is left
-                db.session.rollback()
-                log.warning("recording abandoned job %s failed", rq_job_id, exc_info=True)
-            finally:
-                db.session.remove()
+        upkeep.record_abandoned(found)
 
     def run_maintenance_tasks(self) -> None:
         try:
@@ -305,48 +285,9 @@ class FlaskyardWorker(Worker):
     def _reconcile_rows(self) -> None:
         # Registry cleanup just failed any abandoned jobs in RQ; bring their rows along. Only
         # the worker that cleaned a queue this round does it, not every worker every time.
-        if not self._cleaned:
-            return
-        self._cleaned = False
-        try:
-            changed = jobs.reconcile_stale(session=db.session)
-            db.session.commit()
-        except Exception:  # the worker must outlive a database hiccup; the next pass retries
-            db.session.rollback()
-            log.warning("reconciling job rows failed", exc_info=True)
-            return
-        finally:
-            db.session.remove()
-        if changed:
-            log.info("reconciled %d job rows with RQ", changed)
-
-    def _observe(self, rq_job_id: str, seconds: float) -> None:
-        # Counted here, in the worker process, for forked jobs too (a work horse's counters
-        # die with it); the row holds the status the run ended in.
-        try:
-            row = db.session.get(JobRow, uuid.UUID(rq_job_id))
-            if row is not None:
-                JOBS_ENDED.labels(row.type, row.status).inc()
-                JOB_DURATION.labels(row.type).observe(seconds)
-        except ValueError:
-            pass  # not one of our jobs (its id is no UUID)
-        except Exception:  # a metric is never worth a worker
-            log.warning("recording metrics for job %s failed", rq_job_id, exc_info=True)
-        finally:
-            db.session.remove()
-
-    def _reconcile(self, rq_job_id: str) -> None:
-        try:
-            row = db.session.get(JobRow, uuid.UUID(rq_job_id))
-            if row is not None and jobs.reconcile(session=db.session, row=row):
-                db.session.commit()
-        except ValueError:
-            pass  # not one of our jobs (its id is no UUID)
-        except Exception:  # the maintenance pass retries; the worker goes on
-            db.session.rollback()
-            log.warning("reconciling job %s failed", rq_job_id, exc_info=True)
-        finally:
-            db.session.remove()
+        if self._cleaned:
+            self._cleaned = False
+            upkeep.reconcile_stale()
 
     def get_heartbeat_ttl(self, job: Job) -> int:
         # RQ adds 60 s; ours beats every job_monitoring_interval, so a short grace suffices.

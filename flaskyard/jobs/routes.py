@@ -13,7 +13,7 @@ from flaskyard.core.handoff import offered, stream_loop
 from flaskyard.core.links import links
 from flaskyard.core.problems import validation_problem
 from flaskyard.extensions import db
-from flaskyard.jobs import events, runtime, services
+from flaskyard.jobs import events, runtime, services, streams, views
 from flaskyard.jobs.models import Job
 from flaskyard.jobs.schemas import JobIn, JobOut, JobPageOut, JobQuery
 from flaskyard.settings import current_settings
@@ -60,7 +60,7 @@ def create_job(data: dict[str, Any]) -> Any:
     except services.QueueUnavailable as exc:
         db.session.commit()  # the row that could not be queued is gone
         abort(503, detail=str(exc))
-    view = services.view(session=db.session, row=row)
+    view = views.view(session=db.session, row=row)
     return view, 202, {"Location": url_for("jobs.get_job", job_id=row.id)}
 
 
@@ -78,7 +78,7 @@ def list_jobs(query: dict[str, Any]) -> Any:
     user = current_user()
     if query["all"] and not user.has_role("admin"):
         abort(403, detail="Only admins may list every user's jobs.")
-    return services.list_for(
+    return views.list_for(
         session=db.session,
         user=user,
         page=query["page"],
@@ -93,7 +93,7 @@ def list_jobs(query: dict[str, Any]) -> Any:
 @auth_required()
 def get_job(job_id: uuid.UUID) -> Any:
     """The job's status, progress, result or error."""
-    return services.view(session=db.session, row=_own(job_id))
+    return views.view(session=db.session, row=_own(job_id))
 
 
 @bp.delete("/<uuid:job_id>")
@@ -109,7 +109,7 @@ def cancel_job(job_id: uuid.UUID) -> Any:
         abort(409, detail=exc.args[0])
     db.session.commit()
     runtime.notify(row.id)  # watchers read the committed state
-    return services.view(session=db.session, row=row)
+    return views.view(session=db.session, row=row)
 
 
 #: Server-Sent Events, not JSON: the stream's media type is what clients must expect.
@@ -148,7 +148,7 @@ def job_events(job_id: uuid.UUID) -> Response:
         abort(503, detail="Live progress needs Redis, which is not configured.")
     handoff = offered(request.environ)
     try:
-        stream = events.open_stream(
+        stream = streams.open_stream(
             hub,
             key,
             user=str(current_user().id),
@@ -156,7 +156,7 @@ def job_events(job_id: uuid.UUID) -> Response:
             last_event_id=request.headers.get("Last-Event-ID"),
             loop=stream_loop() if handoff is not None else None,
         )
-    except events.TooManyStreams as exc:
+    except streams.TooManyStreams as exc:
         abort(429, detail=exc.args[0], headers={"Retry-After": str(STREAMS_RETRY_AFTER)})
     db.session.remove()  # the stream may last minutes; don't hold a pooled connection
     if handoff is None:

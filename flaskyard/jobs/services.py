@@ -1,8 +1,8 @@
-"""Job rules: submit, look up (database row + live Redis state), list, cancel, reconcile.
+"""Job rules that write: submit, dispatch, cancel, reconcile, abandon, delete.
 
-Reading a job never writes: :func:`view` merges the row with RQ's live state. The one step
-that writes what RQ decided behind the row's back (a killed work horse, an abandoned job) is
-:func:`reconcile`, run by the worker after a forked job and in its maintenance.
+Reading a job never writes (:mod:`flaskyard.jobs.views`). The one step that writes what RQ
+decided behind the row's back (a killed work horse, an abandoned job) is :func:`reconcile`,
+run by the worker (:mod:`flaskyard.jobs.upkeep`) after a forked job and in its maintenance.
 Like every service here, these flush; the caller commits.
 """
 
@@ -15,16 +15,13 @@ import sqlalchemy as sa
 from marshmallow import ValidationError
 from redis.exceptions import RedisError
 from rq import Queue, Retry
-from rq.exceptions import NoSuchJobError
-from rq.job import Job as RQJob
 from rq.job import JobStatus
 
 from flaskyard.broker import get_redis
 from flaskyard.core.auth import Principal
-from flaskyard.core.paging import Page
 from flaskyard.core.problems import Message
 from flaskyard.database import DbSession, utcnow
-from flaskyard.jobs import runtime
+from flaskyard.jobs import runtime, views
 from flaskyard.jobs.entry import execute
 from flaskyard.jobs.models import TERMINAL, Job
 from flaskyard.jobs.registry import JOB_TYPES
@@ -39,16 +36,6 @@ ABANDONED_RETRYING = "Its worker stopped mid-run; the job runs again."
 ABANDONED_FAILED = "The job was abandoned: its worker stopped mid-run."
 #: How many unfinished rows one maintenance pass reconciles at most.
 RECONCILE_BATCH = 500
-_RQ_STATUS = {
-    JobStatus.QUEUED: "queued",
-    JobStatus.DEFERRED: "queued",
-    JobStatus.SCHEDULED: "queued",
-    JobStatus.STARTED: "started",
-    JobStatus.FINISHED: "finished",
-    JobStatus.FAILED: "failed",
-    JobStatus.STOPPED: "canceled",
-    JobStatus.CANCELED: "canceled",
-}
 
 
 class QueueUnavailable(Exception):
@@ -184,92 +171,6 @@ def dispatch(*, session: DbSession, row: Job, owner: Principal) -> None:
         raise QueueUnavailable(f"The job queue is unavailable: {exc}") from exc
 
 
-def _live(row: Job) -> RQJob | None:
-    redis = get_redis()
-    if redis is None:
-        return None
-    try:
-        return RQJob.fetch(str(row.id), connection=redis)
-    except (NoSuchJobError, RedisError):
-        return None
-
-
-def _live_many(rows: list[Job]) -> dict[uuid.UUID, RQJob]:
-    """RQ's state of ``rows`` in one Redis round trip (a page must not cost one per job)."""
-    redis = get_redis()
-    if redis is None or not rows:
-        return {}
-    try:
-        found = RQJob.fetch_many([str(row.id) for row in rows], connection=redis)
-    except RedisError:
-        return {}
-    return {row.id: job for row, job in zip(rows, found, strict=True) if job is not None}
-
-
-def _error_of(live: RQJob) -> str:
-    latest = live.latest_result()
-    text = (latest.exc_string if latest is not None else None) or ""
-    lines = [line for line in text.strip().splitlines() if line.strip()]
-    return (lines[-1] if lines else "The job failed.")[:2000]
-
-
-def _row_view(row: Job) -> dict[str, Any]:
-    return {
-        "id": row.id,
-        "type": row.type,
-        "status": row.status,
-        "progress": row.progress,
-        "message": row.message,
-        "result": row.result,
-        "error": row.error,
-        "created_at": row.created_at,
-        "started_at": row.started_at,
-        "ended_at": row.ended_at,
-        "owner": row.owner,
-    }
-
-
-def _rq_status(live: RQJob, row: Job) -> str:
-    return _RQ_STATUS.get(live.get_status(refresh=False) or JobStatus.QUEUED, row.status)
-
-
-def view(*, session: DbSession, row: Job) -> dict[str, Any]:
-    """The job as the API shows it: the row, brought up to date by RQ's live state.
-
-    Reads only. When RQ ended the job but the row does not say so yet, the view shows the
-    end RQ recorded; :func:`reconcile` writes it down later.
-    """
-    return _view(session, row, None if row.ended else _live(row))
-
-
-def _view(session: DbSession, row: Job, live: RQJob | None) -> dict[str, Any]:
-    shown = _row_view(row)
-    if row.ended:
-        return shown
-    if live is None:
-        return shown  # Redis lost it: the row is the best knowledge there is
-    meta = live.get_meta(refresh=False) if hasattr(live, "get_meta") else live.meta
-    status = _rq_status(live, row)
-    shown["progress"] = max(int(meta.get("progress", 0)), row.progress)
-    shown["message"] = str(meta.get("message", row.message))
-    shown["started_at"] = row.started_at or live.started_at
-    if status == "started" and shown["status"] == "queued":
-        shown["status"] = "started"
-    if status in TERMINAL:
-        # The job wrapper writes the row before RQ records the end, with a clearer error:
-        # read the row again before trusting RQ's version.
-        session.refresh(row)
-        if row.ended:
-            return _row_view(row)
-        shown["status"] = status
-        shown["ended_at"] = live.ended_at or utcnow()
-        if status == "failed":
-            shown["error"] = _error_of(live)
-        elif status == "finished":
-            shown["result"] = live.return_value()
-    return shown
-
-
 def reconcile(*, session: DbSession, row: Job) -> bool:
     """Write down what RQ decided behind the row's back: an end, or a retry (killed horse).
 
@@ -277,13 +178,13 @@ def reconcile(*, session: DbSession, row: Job) -> bool:
     """
     if row.ended:
         return False
-    live = _live(row)
-    if row.status == "started" and live is not None and _rq_status(live, row) == "queued":
+    live = views.fetch_live(row)
+    if row.status == "started" and live is not None and views.rq_status(live, row) == "queued":
         # RQ queued it again behind the row's back (its work horse died): a retry is due.
         row.status = "queued"
         session.flush()
         return True
-    shown = _view(session, row, live)
+    shown = views.merge(session, row, live)
     if shown["status"] not in TERMINAL:
         return False
     for name in ("status", "progress", "message", "started_at", "ended_at", "error", "result"):
@@ -331,30 +232,12 @@ def get_for(*, session: DbSession, job_id: uuid.UUID, user: Principal) -> Job | 
     return row
 
 
-def list_for(
-    *, session: DbSession, user: Principal, page: int, per_page: int, everyone: bool = False
-) -> Page[dict[str, Any]]:
-    """The user's jobs (everyone's with ``everyone``), newest first, as :func:`view` shows them."""
-    condition = sa.true() if everyone else Job.owner_id == user.id
-    total = session.scalar(sa.select(sa.func.count()).select_from(Job).where(condition)) or 0
-    rows = session.scalars(
-        sa.select(Job)
-        .where(condition)
-        .order_by(Job.created_at.desc(), Job.id.desc())
-        .limit(per_page)
-        .offset((page - 1) * per_page)
-    ).all()
-    live = _live_many([row for row in rows if not row.ended])
-    items = [_view(session, row, live.get(row.id)) for row in rows]
-    return Page(items=items, page=page, per_page=per_page, total=total)
-
-
 def cancel(*, session: DbSession, row: Job) -> None:
     """Cancel a queued job now, or ask a running one to stop at its next progress report."""
-    shown = view(session=session, row=row)
+    shown = views.view(session=session, row=row)
     if shown["status"] in TERMINAL:
         raise JobEndedError(Message("The job already %(status)s.", status=shown["status"]))
-    live = _live(row)
+    live = views.fetch_live(row)
     if live is None or live.get_status(refresh=False) in (
         JobStatus.QUEUED,
         JobStatus.DEFERRED,

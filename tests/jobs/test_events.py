@@ -11,7 +11,7 @@ from apiflask import APIFlask
 from flask.testing import FlaskClient
 from redis import Redis
 
-from flaskyard.jobs import events
+from flaskyard.jobs import events, streams
 from tests.support.backends import SQLITE, TWO_BACKENDS
 from tests.support.fixtures import Accounts
 from tests.support.jobs import (
@@ -80,7 +80,7 @@ def test_heartbeats_during_a_long_step(
     redis: Redis,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(events, "HEARTBEAT_SECONDS", 0.2)
+    monkeypatch.setattr(streams, "HEARTBEAT_SECONDS", 0.2)
     _, watcher = _watch_a_run(app, client, accounts.alice, seconds=1.5, steps=1)
     blocks = watcher.blocks
     started = next(i for i, b in enumerate(blocks) if b.get("data", {}).get("status") == "started")
