@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
@@ -13,6 +12,7 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 
 from flaskyard.environment import ALIASES as ALIASES
 from flaskyard.environment import DOCKER_SECRET_PREFIX as DOCKER_SECRET_PREFIX
+from flaskyard.environment import MIN_SECRET_BYTES as MIN_SECRET_BYTES
 from flaskyard.environment import MODES as MODES
 from flaskyard.environment import URL_COMPONENTS
 from flaskyard.environment import ConfigError as ConfigError
@@ -21,19 +21,11 @@ from flaskyard.environment import expand_url as expand_url
 from flaskyard.environment import instance_secret as instance_secret
 from flaskyard.environment import layered_environment as layered_environment
 from flaskyard.environment import resolve_mode as resolve_mode
+from flaskyard.environment import secret_problem as secret_problem
 
 Mode = Literal["development", "production", "testing"]
-MIN_SECRET_BYTES = 32
 #: Room for multipart framing around the largest allowed upload.
 UPLOAD_OVERHEAD_BYTES = 1024 * 1024
-
-#: Values people paste from examples; production refuses them.
-PLACEHOLDER_SECRETS = frozenset(
-    "changeme change-me change_me changethis change-this secret secret-key secretkey "
-    "your-secret-key super-secret supersecret dev development test password please-change-me "
-    "replace-me xxx".split()
-)
-_PLACEHOLDER_WORDS = re.compile(r"change[-_ ]?(me|this)|replace[-_ ]?me|placeholder|example", re.I)
 
 
 class Settings(BaseSettings):
@@ -307,18 +299,6 @@ class Settings(BaseSettings):
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         # The environment has already been layered and expanded by load_settings().
         return (init_settings,)
-
-
-def secret_problem(value: str | None) -> str | None:
-    """Say what is wrong with a signing secret, or None when it is fit for production."""
-    if value is None or not value.strip():
-        return "is not set"
-    if len(value.encode()) < MIN_SECRET_BYTES:
-        return f"is shorter than {MIN_SECRET_BYTES} bytes"
-    lowered = value.strip().lower()
-    if lowered in PLACEHOLDER_SECRETS or _PLACEHOLDER_WORDS.search(lowered) or len(set(value)) < 5:
-        return "is a placeholder value"
-    return None
 
 
 def setting_names() -> tuple[str, ...]:

@@ -1,4 +1,5 @@
-"""Where settings come from: the mode, ``.env.d`` files, ``*_FILE`` and ``DOCKER-SECRET->``.
+"""Where settings come from: the mode, ``.env.d`` files, ``*_FILE``, ``DOCKER-SECRET->``;
+and whether a signing secret is fit for production.
 
 Reading a value is kept apart from validating it (``config.Settings``), so the container boot
 can expand one variable before the settings module and pydantic are imported.
@@ -37,6 +38,16 @@ URL_COMPONENTS: dict[str, tuple[str, ...]] = {
     "REDIS_URL": ("REDIS_PASSWORD", "REDIS_HOST", "REDIS_PORT", "REDIS_DB_INDEX"),
 }
 _SECRET_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+#: The shortest signing secret production accepts.
+MIN_SECRET_BYTES = 32
+
+#: Values people paste from examples; production refuses them.
+PLACEHOLDER_SECRETS = frozenset(
+    "changeme change-me change_me changethis change-this secret secret-key secretkey "
+    "your-secret-key super-secret supersecret dev development test password please-change-me "
+    "replace-me xxx".split()
+)
+_PLACEHOLDER_WORDS = re.compile(r"change[-_ ]?(me|this)|replace[-_ ]?me|placeholder|example", re.I)
 
 
 class ConfigError(Exception):
@@ -162,3 +173,15 @@ def expand_url(name: str, environ: Mapping[str, str]) -> str | None:
     if given is not None:
         raise ConfigError(f"Set either {name} or its parts ({', '.join(parts)}), not both.")
     return _build_url(name, parts)
+
+
+def secret_problem(value: str | None) -> str | None:
+    """Say what is wrong with a signing secret, or None when it is fit for production."""
+    if value is None or not value.strip():
+        return "is not set"
+    if len(value.encode()) < MIN_SECRET_BYTES:
+        return f"is shorter than {MIN_SECRET_BYTES} bytes"
+    lowered = value.strip().lower()
+    if lowered in PLACEHOLDER_SECRETS or _PLACEHOLDER_WORDS.search(lowered) or len(set(value)) < 5:
+        return "is a placeholder value"
+    return None
