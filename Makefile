@@ -9,7 +9,7 @@ CATALOGUES := $(patsubst %.po,%.mo,$(wildcard flaskyard/translations/*/LC_MESSAG
 FRONTEND_SOURCES := $(shell find frontend/src -type f 2>/dev/null) frontend/package-lock.json frontend/rollup.config.mjs
 
 .DEFAULT_GOAL := help
-.PHONY: help compose k8s-check run test lint lint-lock lint-imports lint-api-types fmt bench \
+.PHONY: help compose k8s-check run test lint lint-lock lint-imports lint-sizes lint-api-types fmt bench \
 	bench-jobs bench-streams bench-image bench-frontend frontend frontend-check api-types screenshots lock clean
 
 help: ## Show this help.
@@ -70,12 +70,13 @@ run: $(STAMP) $(DIST) $(CATALOGUES) ## Start web (http://127.0.0.1:5000), an RQ 
 test: $(STAMP) ## Run the whole test suite (Postgres/MariaDB/Redis tests run when reachable).
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-lint: $(STAMP) ## ruff, mypy --strict, lockfile, import contracts, API types (with Node).
+lint: $(STAMP) ## ruff, mypy --strict, lockfile, import contracts, module sizes, API types (with Node).
 	$(BIN)/ruff check flaskyard tests bench docker tools gunicorn.conf.py
 	$(BIN)/ruff format --check flaskyard tests bench docker tools gunicorn.conf.py
 	$(BIN)/mypy
 	@$(MAKE) --no-print-directory lint-lock
 	@$(MAKE) --no-print-directory lint-imports
+	@$(MAKE) --no-print-directory lint-sizes
 	@$(MAKE) --no-print-directory lint-api-types
 
 lint-api-types: $(STAMP) ## Fail when frontend/src/api/schema.d.ts differs from the OpenAPI document (needs Node).
@@ -91,6 +92,9 @@ lint-api-types: $(STAMP) ## Fail when frontend/src/api/schema.d.ts differs from 
 lint-imports: $(STAMP) ## Layer contracts (import-linter) and no import cycles, local imports included.
 	$(BIN)/lint-imports --no-cache
 	$(BIN)/python tools/import_cycles.py
+
+lint-sizes: $(STAMP) ## No module of the package over 350 lines.
+	$(BIN)/python tools/module_sizes.py
 
 lint-lock: $(STAMP) ## Check that uv.lock and requirements/*.txt agree with pyproject.toml.
 	$(BIN)/uv lock --check -q
