@@ -150,6 +150,7 @@ def banner(settings: Settings, *, has_admin: bool) -> str:
 
 
 def _settings(env: dict[str, str]) -> Settings:
+    # Import cost: pydantic loads when the stack starts, not for free_port() and the like.
     from flaskyard.config import load_settings
 
     settings = load_settings(env)
@@ -180,6 +181,7 @@ def _start_redis(env: dict[str, str], instance: Path) -> subprocess.Popen[bytes]
 
 def supervise() -> int:
     """Run the whole development stack in the foreground until Ctrl-C or a process dies."""
+    # Import cost: as in _settings(), the settings load only when the stack starts.
     from flaskyard.config import ConfigError, expand_url, layered_environment
 
     env = dict(os.environ)
@@ -230,6 +232,7 @@ def supervise() -> int:
 
 def serve_web() -> None:
     """The web child: Werkzeug's server with the debugger, one log line per request (ours)."""
+    # Import cost: only the web child loads Werkzeug's server and the app's routes.
     from werkzeug.serving import WSGIRequestHandler, run_simple
 
     from flaskyard.app import create_app
