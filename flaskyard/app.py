@@ -33,10 +33,10 @@ from flaskyard.auth.routes import bp as auth_bp
 from flaskyard.config import ConfigError, Settings, instance_secret, load_settings
 from flaskyard.core.problems import PROBLEM_SCHEMA, VALIDATION_PROBLEM_SCHEMA, problem
 from flaskyard.database import dispose_after_fork, ping_when_idle
+from flaskyard.devmail.routes import bp as devmail_bp
 from flaskyard.extensions import db
 from flaskyard.jobs import reactions
 from flaskyard.jobs.routes import bp as jobs_bp
-from flaskyard.mailbox.routes import bp as mailbox_bp
 from flaskyard.posts import cache as posts_cache
 from flaskyard.posts.routes import bp as posts_bp
 from flaskyard.sentry import init_sentry
@@ -217,7 +217,7 @@ def build_app(settings: Settings) -> APIFlask:
     throttle.init_app(app)
     posts_cache.init_app(app)
     reactions.init_app(app)
-    for blueprint in (auth_bp, users_bp, posts_bp, uploads_bp, jobs_bp, account_bp, mailbox_bp):
+    for blueprint in (auth_bp, users_bp, posts_bp, uploads_bp, jobs_bp, account_bp, devmail_bp):
         app.register_blueprint(blueprint)
     app.url_map.converters["client_path"] = ClientPathConverter
     app.register_blueprint(web_bp)

@@ -24,7 +24,7 @@ from redis.exceptions import RedisError
 from rq import Retry
 
 from flaskyard.broker import get_queue
-from flaskyard.mailbox import store as mailbox
+from flaskyard.devmail import store as devmail
 from flaskyard.settings import current_settings
 
 log = logging.getLogger(__name__)
@@ -54,7 +54,7 @@ def deliver(to: str, subject: str, body: str) -> None:
                 smtp.login(settings.MAIL_USERNAME, password.get_secret_value() if password else "")
             smtp.send_message(message)
     if settings.dev_mailbox:
-        mailbox.keep(to=to, subject=subject, body=body)
+        devmail.keep(to=to, subject=subject, body=body)
 
 
 def _fernet() -> Fernet:

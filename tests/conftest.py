@@ -20,10 +20,10 @@ from flaskyard.extensions import ensure_migrate
 from flaskyard.users.models import User
 from flaskyard.users.services import ensure_roles
 from tests.support import backends
+from tests.support.api import PASSWORD
 from tests.support.apps import base_config
 from tests.support.factories import UserFactory
 from tests.support.factories import make_user as _make_user
-from tests.support.http import PASSWORD
 from tests.support.live_api import live_api  # noqa: F401 - one server for the live-API tests
 from tests.support.outages import missing_binaries
 from tests.support.summary import SECTIONS

@@ -13,10 +13,10 @@ from apiflask import APIFlask
 from flask.testing import FlaskClient, FlaskCliRunner
 from redis import Redis
 
+from tests.support.api import problem
 from tests.support.apps import built_app
 from tests.support.backends import TWO_BACKENDS
 from tests.support.fixtures import Accounts, _isolated_redis, accounts, jobs_redis_url, redis
-from tests.support.http import problem
 from tests.support.jobs import start_job
 
 __all__ = ["_isolated_redis", "accounts", "jobs_redis_url", "redis"]

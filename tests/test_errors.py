@@ -10,8 +10,8 @@ from apiflask.fields import String
 from flask import request
 from flask.testing import FlaskClient
 
+from tests.support.api import problem
 from tests.support.apps import built_app
-from tests.support.http import problem
 
 
 class _NameIn(Schema):

@@ -14,10 +14,10 @@ from flask.testing import FlaskClient, FlaskCliRunner
 from redis import Redis
 
 from flaskyard import messages
-from tests.account.util import delivered
+from tests.support.api import JOBS, PASSWORD, REGISTER, UPLOADS, auth_headers, problem
 from tests.support.apps import built_app
+from tests.support.devmail import delivered
 from tests.support.fixtures import Accounts, _isolated_redis, accounts, jobs_redis_url, redis
-from tests.support.http import JOBS, PASSWORD, REGISTER, UPLOADS, auth_headers, problem
 
 __all__ = ["_isolated_redis", "accounts", "jobs_redis_url", "redis"]
 GERMAN = {"Accept-Language": "de-DE,de;q=0.9,en;q=0.5"}

@@ -18,9 +18,9 @@ from flaskyard.devserver import free_port
 from flaskyard.inputs import MAX_JSON_DEPTH
 from flaskyard.uploads.storage import FILENAME_MAX, clean_filename
 from tests.support import backends
+from tests.support.api import LOGIN, POSTS, auth_headers, login, problem
 from tests.support.apps import base_config, built_app
 from tests.support.factories import UserFactory
-from tests.support.http import LOGIN, POSTS, auth_headers, login, problem
 from tests.support.servers import Gunicorn, clean_environ
 
 USERS = "/api/v1/users"

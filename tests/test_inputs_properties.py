@@ -12,8 +12,8 @@ from flask.testing import FlaskClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from tests.support.api import LOGIN, POSTS, REGISTER, auth_headers
 from tests.support.factories import UserFactory
-from tests.support.http import LOGIN, POSTS, REGISTER, auth_headers
 
 PROPERTY_SETTINGS = settings(
     max_examples=25,

@@ -20,9 +20,9 @@ from prometheus_client.parser import text_string_to_metric_families
 from redis import Redis
 
 from flaskyard.metrics import UNMATCHED_ROUTE, scrape_registry, serve_worker_metrics
+from tests.support.api import JOBS, problem
 from tests.support.backends import SQLITE, TWO_BACKENDS
 from tests.support.fixtures import Accounts, _isolated_redis, accounts, jobs_redis_url, redis
-from tests.support.http import JOBS, problem
 from tests.support.jobs import run_inline_worker, start_job
 from tests.support.servers import ROOT
 

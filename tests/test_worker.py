@@ -18,10 +18,10 @@ from flaskyard.extensions import db
 from flaskyard.jobs import services as jobs
 from flaskyard.jobs.models import Job as JobRow
 from flaskyard.worker import FlaskyardWorker, run_worker
+from tests.support.api import auth_headers
 from tests.support.backends import SQLITE
 from tests.support.factories import UserFactory
 from tests.support.fixtures import _isolated_redis, jobs_redis_url, redis
-from tests.support.http import auth_headers
 from tests.support.jobs import get_job, start_job
 
 __all__ = ["_isolated_redis", "jobs_redis_url", "redis"]

@@ -14,10 +14,10 @@ from PIL import Image
 from redis import Redis
 
 from flaskyard.settings import get_settings
-from tests.account.util import delivered, link_token, token_in_body
+from tests.support.api import JOBS, LOGIN, ME, PASSWORD, POSTS, REFRESH, UPLOADS, bearer, problem
 from tests.support.apps import count_rows
+from tests.support.devmail import delivered, link_token, token_in_body
 from tests.support.fixtures import Accounts
-from tests.support.http import JOBS, LOGIN, ME, PASSWORD, POSTS, REFRESH, UPLOADS, bearer, problem
 from tests.support.jobs import start_job
 
 LOGOUT_ALL = "/api/v1/auth/logout-all"

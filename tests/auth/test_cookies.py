@@ -9,9 +9,9 @@ from flask.testing import FlaskClient
 
 from flaskyard.extensions import db
 from flaskyard.users.services import ensure_roles
+from tests.support.api import LOGOUT, REFRESH, bearer, login, me_status, problem
 from tests.support.apps import built_app
 from tests.support.factories import UserFactory, make_user
-from tests.support.http import LOGOUT, REFRESH, bearer, login, me_status, problem
 
 pytestmark = pytest.mark.usefixtures("roles")
 COOKIE_PATH = "/api/v1/auth/"

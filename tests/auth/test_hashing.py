@@ -14,9 +14,9 @@ from flask.testing import FlaskClient
 
 from flaskyard.extensions import db
 from flaskyard.users.passwords import GATE_KEY, HashGate, HashingBusyError
+from tests.support.api import login, problem
 from tests.support.backends import TWO_BACKENDS
 from tests.support.factories import UserFactory
-from tests.support.http import login, problem
 
 USERS_QUERY = re.compile(r"\bFROM users\b", re.IGNORECASE)
 

@@ -13,8 +13,8 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from flask.testing import FlaskClient
 from jwt.algorithms import RSAAlgorithm
 
+from tests.support.api import ME, REFRESH, bearer, me_status, problem, tokens
 from tests.support.factories import UserFactory
-from tests.support.http import ME, REFRESH, bearer, me_status, problem, tokens
 from tests.support.jwts import b64url, hs256_with_any_key, unverified
 
 pytestmark = pytest.mark.usefixtures("roles")

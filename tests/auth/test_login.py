@@ -11,8 +11,8 @@ import pytest
 from flask.testing import FlaskClient
 from flask_sqlalchemy import SQLAlchemy
 
+from tests.support.api import LOGIN, ME, REGISTER, bearer, login, problem
 from tests.support.factories import UserFactory
-from tests.support.http import LOGIN, ME, REGISTER, bearer, login, problem
 from tests.support.jwts import unverified
 
 pytestmark = pytest.mark.usefixtures("roles")

@@ -14,8 +14,7 @@ import pytest
 from flask.testing import FlaskClient
 
 from flaskyard.auth import services
-from tests.support.factories import UserFactory
-from tests.support.http import (
+from tests.support.api import (
     ME,
     REGISTER,
     bearer,
@@ -25,6 +24,7 @@ from tests.support.http import (
     refresh_status,
     tokens,
 )
+from tests.support.factories import UserFactory
 from tests.support.mail import Mailbox
 
 VERIFY = "/api/v1/auth/verify-email/confirm"

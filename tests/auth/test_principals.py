@@ -24,10 +24,10 @@ from flaskyard.broker import get_redis
 from flaskyard.extensions import db as _db
 from flaskyard.users.models import User
 from flaskyard.users.services import update_user
+from tests.support.api import ME, PASSWORD, auth_headers, problem
 from tests.support.apps import built_app, isolate_rate_limits
 from tests.support.backends import start_redis_server
 from tests.support.factories import UserFactory
-from tests.support.http import ME, PASSWORD, auth_headers, problem
 
 USERS = "/api/v1/users"
 pytestmark = pytest.mark.usefixtures("redis_url")

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from flask.testing import FlaskClient
 
-from tests.support.http import PASSWORD, REGISTER, problem
+from tests.support.api import PASSWORD, REGISTER, problem
 
 pytestmark = pytest.mark.usefixtures("roles")
 

@@ -15,9 +15,7 @@ from flask_sqlalchemy import SQLAlchemy
 
 from flaskyard.auth.models import RevokedToken
 from flaskyard.auth.tokens import issue_pair, revoke_token
-from tests.support.apps import built_app, isolate_rate_limits
-from tests.support.factories import UserFactory, make_user
-from tests.support.http import (
+from tests.support.api import (
     LOGOUT,
     ME,
     REFRESH,
@@ -28,6 +26,8 @@ from tests.support.http import (
     refresh_status,
     tokens,
 )
+from tests.support.apps import built_app, isolate_rate_limits
+from tests.support.factories import UserFactory, make_user
 from tests.support.jwts import unverified
 
 STORES = ["memory", "redis", "database"]

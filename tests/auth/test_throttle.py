@@ -9,9 +9,9 @@ import pytest
 from flask.testing import FlaskClient
 from redis import Redis
 
+from tests.support.api import login, problem
 from tests.support.apps import built_app, isolate_rate_limits
 from tests.support.factories import UserFactory
-from tests.support.http import login, problem
 
 pytestmark = [pytest.mark.usefixtures("redis_url", "roles")]
 

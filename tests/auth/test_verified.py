@@ -13,9 +13,9 @@ from redis import Redis
 from werkzeug.test import TestResponse
 
 from flaskyard.config import load_settings
-from tests.account.util import delivered, link_token
+from tests.support.api import JOBS, POSTS, UPLOADS, problem
+from tests.support.devmail import delivered, link_token
 from tests.support.fixtures import Accounts, _isolated_redis, accounts, jobs_redis_url, redis
-from tests.support.http import JOBS, POSTS, UPLOADS, problem
 
 __all__ = ["_isolated_redis", "accounts", "jobs_redis_url", "redis"]
 

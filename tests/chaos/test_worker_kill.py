@@ -20,7 +20,7 @@ from rq.registry import StartedJobRegistry
 
 from flaskyard.extensions import db
 from tests.chaos.conftest import PASSWORD, report
-from tests.support.http import JOBS
+from tests.support.api import JOBS
 from tests.support.jobs import WorkerProcesses, get_job, start_job, wait_for
 from tests.support.outages import OwnRedis, descendants, kill_all, wait_gone
 

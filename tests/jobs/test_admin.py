@@ -6,8 +6,8 @@ from apiflask import APIFlask
 from flask.testing import FlaskClient
 from redis import Redis
 
+from tests.support.api import JOBS, problem
 from tests.support.fixtures import Accounts
-from tests.support.http import JOBS, problem
 from tests.support.jobs import (
     get_job,
     job_events,

@@ -13,11 +13,11 @@ from rq import Queue
 from rq.job import Job as RQJob
 from rq.job import JobStatus
 
+from tests.support.api import JOBS, bearer, problem
 from tests.support.apps import count_rows
 from tests.support.backends import SQLITE
 from tests.support.factories import make_user
 from tests.support.fixtures import Accounts
-from tests.support.http import JOBS, bearer, problem
 from tests.support.jobs import get_job, run_inline_worker, start_job, wait_status
 
 JOB_KEYS = {

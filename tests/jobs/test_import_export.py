@@ -16,10 +16,10 @@ from PIL import Image
 from redis import Redis
 
 from flaskyard.settings import get_settings
+from tests.support.api import UPLOADS
 from tests.support.apps import count_rows
 from tests.support.backends import SQLITE
 from tests.support.fixtures import Accounts
-from tests.support.http import UPLOADS
 from tests.support.jobs import get_job, run_inline_worker, start_job
 
 

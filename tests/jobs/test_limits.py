@@ -12,8 +12,8 @@ from redis import Redis
 
 from flaskyard.extensions import db
 from flaskyard.jobs.models import TERMINAL, Job
+from tests.support.api import JOBS
 from tests.support.fixtures import Accounts
-from tests.support.http import JOBS
 
 PARALLEL = 8
 CAP = 3

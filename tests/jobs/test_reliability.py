@@ -21,10 +21,10 @@ from rq import Queue
 from flaskyard.broker import get_redis
 from flaskyard.jobs import registry, services
 from flaskyard.jobs.runtime import JobFailed
+from tests.support.api import JOBS
 from tests.support.apps import count_rows
 from tests.support.backends import POSTGRES, SQLITE, TWO_BACKENDS
 from tests.support.fixtures import Accounts
-from tests.support.http import JOBS
 from tests.support.jobs import (
     WorkerProcesses,
     get_job,

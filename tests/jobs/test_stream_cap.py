@@ -11,9 +11,9 @@ from flask.testing import FlaskClient
 from redis import Redis
 
 from flaskyard.core.leases import Leases
+from tests.support.api import JOBS, problem
 from tests.support.backends import SQLITE
 from tests.support.fixtures import Accounts
-from tests.support.http import JOBS, problem
 from tests.support.jobs import start_job
 
 

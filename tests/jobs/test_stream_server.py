@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.http import JOBS, POSTS, PROBLEM
+from tests.support.api import JOBS, POSTS, PROBLEM
 from tests.support.servers import Gunicorn, stop_all
 from tests.support.streams import RawStream, raw_streams, server_env, sign_up_and_queue, with_port
 

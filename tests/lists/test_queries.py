@@ -18,9 +18,9 @@ from flask.testing import FlaskClient
 from redis.connection import AbstractConnection
 
 from flaskyard.extensions import db
+from tests.support.api import JOBS, POSTS, UPLOADS
 from tests.support.factories import make_user
 from tests.support.fixtures import Accounts
-from tests.support.http import JOBS, POSTS, UPLOADS
 from tests.support.jobs import start_job
 from tests.uploads.test_routes import upload
 

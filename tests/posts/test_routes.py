@@ -10,8 +10,8 @@ from flask.testing import FlaskClient
 from flask_sqlalchemy import SQLAlchemy
 
 from flaskyard.posts.models import Post
+from tests.support.api import problem
 from tests.support.factories import UserFactory, make_post
-from tests.support.http import problem
 
 START = datetime(2025, 1, 2, 3, 4, 5, 678901, tzinfo=UTC)
 

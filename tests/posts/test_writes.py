@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 from flask.testing import FlaskClient
 
+from tests.support.api import POSTS, bearer, problem, tokens
 from tests.support.factories import UserFactory
-from tests.support.http import POSTS, bearer, problem, tokens
 
 
 @pytest.fixture

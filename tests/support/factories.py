@@ -11,7 +11,7 @@ from flaskyard.posts.models import Post
 from flaskyard.posts.services import create_post
 from flaskyard.users.models import User
 from flaskyard.users.services import create_user
-from tests.support.http import PASSWORD
+from tests.support.api import PASSWORD
 
 
 def make_user(

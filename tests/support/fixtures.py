@@ -23,9 +23,9 @@ from redis import Redis
 
 from flaskyard.extensions import db
 from flaskyard.users.services import ensure_roles
+from tests.support.api import auth_headers
 from tests.support.backends import redis_answers, start_redis_server
 from tests.support.factories import make_user
-from tests.support.http import auth_headers
 from tests.support.jobs import WorkerProcesses
 
 

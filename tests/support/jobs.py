@@ -19,7 +19,7 @@ from flask.testing import FlaskClient
 from redis import Redis
 
 from flaskyard.settings import get_settings
-from tests.support.http import JOBS
+from tests.support.api import JOBS
 from tests.support.servers import ROOT, children, clean_environ
 
 T = TypeVar("T")

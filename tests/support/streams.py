@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from flaskyard.devserver import free_port
-from tests.support.http import JOBS, LOGIN, PASSWORD, REGISTER
+from tests.support.api import JOBS, LOGIN, PASSWORD, REGISTER
 from tests.support.servers import Gunicorn, clean_environ, flask_cli
 
 #: A demo job no worker runs: it stays queued, so its stream stays open.

@@ -11,8 +11,8 @@ from flask.testing import FlaskClient
 from PIL import Image
 from redis import Redis
 
+from tests.support.api import POSTS, UPLOADS, problem
 from tests.support.fixtures import Accounts
-from tests.support.http import POSTS, UPLOADS, problem
 from tests.support.jobs import run_inline_worker
 from tests.uploads.test_routes import fetch, image, upload
 

@@ -14,8 +14,8 @@ from flaskyard.extensions import db
 from flaskyard.settings import get_settings
 from flaskyard.uploads.models import Upload
 from flaskyard.users.models import User
+from tests.support.api import UPLOADS
 from tests.support.fixtures import Accounts
-from tests.support.http import UPLOADS
 from tests.uploads.test_routes import multipart, stored_files
 
 PARALLEL = 8

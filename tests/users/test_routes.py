@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 from flask.testing import FlaskClient
 
+from tests.support.api import ME, bearer, me_status, problem, tokens
 from tests.support.factories import UserFactory
-from tests.support.http import ME, bearer, me_status, problem, tokens
 
 USERS = "/api/v1/users"
 

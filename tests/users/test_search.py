@@ -7,8 +7,8 @@ from typing import Any
 import pytest
 from flask.testing import FlaskClient
 
+from tests.support.api import bearer, problem, tokens
 from tests.support.factories import UserFactory
-from tests.support.http import bearer, problem, tokens
 from tests.users.test_routes import USERS
 
 

@@ -10,10 +10,9 @@ import pytest
 from flask.testing import FlaskClient
 
 from flaskyard.settings import get_settings
+from tests.support.api import REGISTER, problem
 from tests.support.apps import built_app
-from tests.support.http import REGISTER, problem
-
-DEV_MAIL = "/api/v1/dev/mail"
+from tests.support.devmail import DEV_MAIL
 
 
 @pytest.fixture(autouse=True)

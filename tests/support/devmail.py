@@ -1,4 +1,4 @@
-"""Helpers for the account tests: reading the development mailbox, cookie logins."""
+"""Helpers for tests that read the development mailbox: delivered mail, the tokens in it."""
 
 from __future__ import annotations
 

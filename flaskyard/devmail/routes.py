@@ -7,7 +7,7 @@ from typing import Any
 from apiflask import APIBlueprint, Schema, abort
 from apiflask.fields import List, Nested, String
 
-from flaskyard.mailbox import store
+from flaskyard.devmail import store
 
 bp = APIBlueprint("dev_mail", __name__, url_prefix="/api/v1/dev", tag="Development")
 
