@@ -113,8 +113,8 @@ def prepare(env: Mapping[str, str]) -> bool:
 
     from flaskyard.app import create_app
     from flaskyard.cli.data import seed
+    from flaskyard.cli.translations import compile_catalogs
     from flaskyard.extensions import db, ensure_migrate
-    from flaskyard.i18n import compile_catalogs
     from flaskyard.users.services import active_admin_count
 
     app = create_app(environ=env)

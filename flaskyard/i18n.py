@@ -1,4 +1,5 @@
-"""Translations: Flask-Babel picks the locale from ``Accept-Language``; ``flask translate``."""
+"""Translations: Flask-Babel picks the locale from ``Accept-Language`` (``flask translate``
+manages the catalogues: :mod:`flaskyard.cli.translations`)."""
 
 from __future__ import annotations
 
@@ -7,15 +8,12 @@ import logging
 import os
 from pathlib import Path
 
-import click
 from flask import Flask, has_request_context, request
 from flask_babel import Babel
 
 from flaskyard.settings import get_settings
 
 TRANSLATIONS_DIR = Path(__file__).with_name("translations")
-BABEL_CONFIG = Path(__file__).with_name("babel.cfg")
-POT_FILE = TRANSLATIONS_DIR / "messages.pot"
 DEFAULT_LOCALE = "en"
 
 babel = Babel()
@@ -89,66 +87,8 @@ def select_locale() -> str:
     return request.accept_languages.best_match(available_locales()) or DEFAULT_LOCALE
 
 
-def _pybabel(*args: str) -> None:
-    # Babel's own command line, called in-process: the same code as the `pybabel` tool.
-    from babel.messages.frontend import CommandLineInterface  # import cost: tooling only
-
-    CommandLineInterface().run(["pybabel", "-q", *args])  # type: ignore[no-untyped-call]
-
-
-@click.group("translate")
-def translate() -> None:
-    """Extract, initialise, update and compile message catalogues."""
-
-
-@translate.command("extract")
-def extract() -> None:
-    """Collect marked strings into translations/messages.pot."""
-    # Relative paths keep the catalogue's source references the same on every machine.
-    with contextlib.chdir(BABEL_CONFIG.parent.parent):
-        _pybabel(
-            "extract",
-            "-F",
-            str(BABEL_CONFIG),
-            "-k",
-            "_l",
-            # core.problems.Message: a sentence with values, translated by its template.
-            "-k",
-            "Message:1",
-            "--project=Flaskyard",
-            "-o",
-            str(POT_FILE),
-            BABEL_CONFIG.parent.name,
-        )
-
-
-@translate.command("init")
-@click.argument("language")
-def init(language: str) -> None:
-    """Start a catalogue for LANGUAGE (for example ``de``)."""
-    extract.callback()  # type: ignore[misc]
-    _pybabel("init", "-i", str(POT_FILE), "-d", str(TRANSLATIONS_DIR), "-l", language)
-
-
-@translate.command("update")
-def update() -> None:
-    """Merge new strings into every catalogue."""
-    extract.callback()  # type: ignore[misc]
-    _pybabel("update", "-i", str(POT_FILE), "-d", str(TRANSLATIONS_DIR))
-
-
-@translate.command("compile")
-def compile_catalogs() -> None:
-    """Compile every catalogue to the .mo files the app reads."""
-    if len(available_locales()) == 1:
-        click.echo("No catalogues to compile.")
-        return
-    _pybabel("compile", "-d", str(TRANSLATIONS_DIR))
-    click.echo(f"Compiled catalogues: {', '.join(available_locales()[1:])}.")
-
-
 def init_app(app: Flask) -> None:
-    """Bind Flask-Babel and register ``flask translate``.
+    """Bind Flask-Babel.
 
     Catalogues are read from the package, then from the instance folder, where boot compiles
     them when the package cannot be written (a later directory's messages win).
@@ -159,4 +99,3 @@ def init_app(app: Flask) -> None:
         locale_selector=select_locale,
         default_translation_directories=";".join(str(path) for path in directories),
     )
-    app.cli.add_command(translate)

@@ -6,6 +6,7 @@ from flask import Flask
 
 from flaskyard.cli.data import create_admin, db_commands, purge_revoked, reset_db, seed
 from flaskyard.cli.processes import restart_workers, scheduler, worker
+from flaskyard.cli.translations import translate
 
 COMMANDS = (
     db_commands,
@@ -16,6 +17,7 @@ COMMANDS = (
     worker,
     scheduler,
     restart_workers,
+    translate,
 )
 
 
