@@ -93,8 +93,9 @@ lint-imports: $(STAMP) ## Layer contracts (import-linter) and no import cycles, 
 	$(BIN)/lint-imports --no-cache
 	$(BIN)/python tools/import_cycles.py
 
-lint-sizes: $(STAMP) ## No module of the package over 350 lines.
+lint-sizes: $(STAMP) ## No module of the package over 350 lines; README's layout names every module.
 	$(BIN)/python tools/module_sizes.py
+	$(BIN)/python tools/readme_layout.py
 
 lint-lock: $(STAMP) ## Check that uv.lock and requirements/*.txt agree with pyproject.toml.
 	$(BIN)/uv lock --check -q
