@@ -33,8 +33,18 @@ import sqlalchemy.orm as so
 from flask_jwt_extended import JWTManager, decode_token
 from flask_jwt_extended.config import config as jwt_config
 from flask_jwt_extended.utils import get_unverified_jwt_headers
+from flask_migrate import upgrade
 from harness import HarnessError
 from run import LOOPBACK, _require_loopback, drop_database, recreate_database
+
+from flaskyard import create_app
+from flaskyard.auth import principals
+from flaskyard.auth.revocation import RedisStore, get_store
+from flaskyard.auth.tokens import FAMILY_PREFIX, VERIFIED_KEY, issue_pair, jwt
+from flaskyard.extensions import db, ensure_migrate
+from flaskyard.users.models import User
+from flaskyard.users.schemas import UserOut
+from flaskyard.users.services import create_user, load_snapshot
 
 DB_NAME = "flaskyard_bench_steps"
 
@@ -81,17 +91,6 @@ def per_call_us(func: Callable[[], Any], calls: int, repeats: int) -> float:
 
 def measure(config: StepsConfig, instance: Path) -> list[tuple[str, float]]:
     """Every step's cost; the database must exist and be empty."""
-    from flask_migrate import upgrade
-
-    from flaskyard import create_app
-    from flaskyard.auth import principals
-    from flaskyard.auth.revocation import RedisStore, get_store
-    from flaskyard.auth.tokens import FAMILY_PREFIX, VERIFIED_KEY, issue_pair, jwt
-    from flaskyard.extensions import db, ensure_migrate
-    from flaskyard.users.models import User
-    from flaskyard.users.schemas import UserOut
-    from flaskyard.users.services import create_user, load_snapshot
-
     app = create_app(
         {
             "DATABASE_URL": f"postgresql+psycopg://{config.pg_user}@{config.pg_host}:"

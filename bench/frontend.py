@@ -23,6 +23,7 @@ BENCH_FRONTEND_STRICT (unset), BENCH_CHROMIUM (/usr/bin/chromium, else ``chromiu
 
 from __future__ import annotations
 
+import gzip
 import http.client
 import json
 import os
@@ -107,8 +108,6 @@ def configure() -> dict[str, Any]:
 
 
 def _gzip_sizes() -> dict[str, int]:
-    import gzip
-
     return {
         path.name: len(gzip.compress(path.read_bytes(), compresslevel=9))
         for path in sorted((DIST / "assets").iterdir())
@@ -165,6 +164,7 @@ def _load_average() -> list[float] | None:
 
 def measure(config: Mapping[str, Any], workdir: Path) -> dict[str, Any]:
     """Prepare the database and the pages, then time both pages in alternation."""
+    # Imported once the configure step has said, in one sentence, whether Playwright is there.
     from playwright.sync_api import Error as PlaywrightError
     from playwright.sync_api import sync_playwright
 

@@ -23,6 +23,7 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import socket
 import statistics
 import subprocess
 import sys
@@ -33,6 +34,8 @@ import urllib.request
 import uuid
 from pathlib import Path
 from typing import Any
+
+import psycopg
 
 BENCH_DIR = Path(__file__).resolve().parent
 RESULTS_FILE = BENCH_DIR / "results" / "image.json"
@@ -134,8 +137,6 @@ def docker(*args: str, timeout: float = 300) -> str:
 
 
 def free_port() -> int:
-    import socket
-
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
@@ -166,8 +167,6 @@ class Scratch:
     """A throwaway database, secret files, and the containers started against them."""
 
     def __init__(self) -> None:
-        import psycopg
-
         self.db = f"flaskyard_bench_image_{uuid.uuid4().hex[:6]}"
         with psycopg.connect(PG_ADMIN, autocommit=True) as connection:
             connection.execute(f"CREATE DATABASE {self.db}")
@@ -194,8 +193,6 @@ class Scratch:
         return name
 
     def close(self) -> None:
-        import psycopg
-
         for name in self.names:
             subprocess.run(["docker", "rm", "-f", "-v", name], capture_output=True, check=False)
         with psycopg.connect(PG_ADMIN, autocommit=True) as connection:

@@ -77,6 +77,8 @@ from run import (
     tail,
 )
 
+from flaskyard.config import Settings
+
 RESULTS_FILE = BENCH_DIR / "results" / "jobs-latest.json"
 QUEUE = "default"
 GOAL_WORKLOAD = "noop"
@@ -440,8 +442,6 @@ def print_report(summary: Mapping[str, Any]) -> None:
 
 
 def _inline_default() -> str:
-    from flaskyard.config import Settings
-
     return str(Settings.model_fields["WORKER_INLINE_QUEUES"].default)
 
 

@@ -36,6 +36,7 @@ import socket
 import statistics
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager, suppress
@@ -49,6 +50,9 @@ import psycopg
 from harness import HarnessError, run_harness
 from plots import load_jobs, write_plots
 from psycopg import sql
+
+from flaskyard.config import ALIASES, setting_names
+from flaskyard.users.passwords import OWASP_PARAMETERS, make_hasher
 
 BENCH_DIR = Path(__file__).resolve().parent
 ROOT = BENCH_DIR.parent
@@ -288,8 +292,6 @@ def granian_binary() -> str | None:
 
 def clean_environment() -> dict[str, str]:
     """The caller's environment minus anything that configures gunicorn, Flask or Flaskyard."""
-    from flaskyard.config import ALIASES, setting_names
-
     app_names = set(setting_names()) | {a for names in ALIASES.values() for a in names}
     app_names |= {f"{n}_FILE" for n in app_names} | {"SECRETS_DIR"}
     return {
@@ -736,10 +738,6 @@ def raw_verify_rate(seconds: float) -> float:
 
     What the box can do at most: a sign-in is worth its hash, so logins/s is held to this.
     """
-    import threading
-
-    from flaskyard.users.passwords import OWASP_PARAMETERS, make_hasher
-
     hasher = make_hasher(**OWASP_PARAMETERS)
     encoded = hasher.hash("bench password")
     counts: list[int] = []

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from apiflask import APIFlask
 from flask.testing import FlaskClient, FlaskCliRunner
+from flask_migrate import upgrade
 from flask_sqlalchemy import SQLAlchemy
 
 from flaskyard import create_app
@@ -137,8 +138,6 @@ def backend(request: pytest.FixtureRequest) -> str:
 @pytest.fixture(scope="session")
 def database_url(backend: str, services_dir: Path) -> Iterator[str]:
     """A migrated database on ``backend``, created once per test session."""
-    from flask_migrate import upgrade
-
     # One database per test run, so two runs on the same servers never collide.
     name = f"flaskyard_test_{os.getpid()}"
     url = backends.fresh_database_url(backend, name, services_dir)

@@ -14,6 +14,7 @@ from urllib.parse import urlsplit
 import pytest
 import sqlalchemy as sa
 
+from flaskyard.boot.healthcheck import healthcheck
 from flaskyard.config import ConfigError, Settings, load_settings
 from flaskyard.devserver import free_port
 from flaskyard.settings import get_settings
@@ -464,8 +465,6 @@ def test_database_url_built_from_parts_reaches_the_server(tmp_path: Path, backen
 def test_worker_healthcheck_builds_the_redis_url_from_its_parts(
     monkeypatch: pytest.MonkeyPatch, redis_url: str
 ) -> None:
-    from flaskyard.boot.healthcheck import healthcheck
-
     real = urlsplit(redis_url)
     monkeypatch.delenv("REDIS_URL", raising=False)
     monkeypatch.setenv("REDIS_HOST", real.hostname or "127.0.0.1")

@@ -9,10 +9,15 @@ from datetime import UTC, datetime, timedelta
 from html.parser import HTMLParser
 from typing import Any
 
+import sqlalchemy as sa
 from apiflask import APIFlask
+from flask import Flask
 from flask.testing import FlaskClient, FlaskCliRunner
 from redis import Redis
 
+from flaskyard.auth import mails
+from flaskyard.extensions import db
+from flaskyard.users.models import Role, User
 from tests.support.api import problem
 from tests.support.apps import built_app
 from tests.support.backends import TWO_BACKENDS
@@ -170,11 +175,6 @@ def _change_user(
     roles: tuple[str, ...] | None = None,
     active: bool | None = None,
 ) -> None:
-    import sqlalchemy as sa
-
-    from flaskyard.extensions import db
-    from flaskyard.users.models import Role, User
-
     with app.app_context():
         user = db.session.get(User, user_id)
         assert user is not None
@@ -242,7 +242,6 @@ def test_a_forged_session_is_refused(
     app: APIFlask, client: FlaskClient, accounts: Accounts, redis: Redis
 ) -> None:
     # A session cookie signed with another key names the admin: not accepted.
-    from flask import Flask
 
     other = Flask("forger")
     other.secret_key = "another-key-entirely-" + uuid.uuid4().hex
@@ -290,10 +289,6 @@ def test_a_demotion_ends_the_session_for_good(
 def test_a_password_reset_ends_the_session(
     app: APIFlask, client: FlaskClient, accounts: Accounts, redis: Redis
 ) -> None:
-    from flaskyard.auth import mails
-    from flaskyard.extensions import db
-    from flaskyard.users.models import User
-
     assert client.post(SESSION, headers=accounts.admin).status_code == 204
     assert client.get(QUEUES).status_code == 200
     with app.app_context():

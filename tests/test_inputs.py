@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import http.client
+import io
 import json
 import secrets
 import socket
@@ -13,6 +14,7 @@ from typing import Any
 
 import pytest
 from flask.testing import FlaskClient
+from sqlalchemy.engine import make_url
 
 from flaskyard.devserver import free_port
 from flaskyard.inputs import MAX_JSON_DEPTH
@@ -134,8 +136,6 @@ def test_an_overlong_file_name_keeps_its_extension() -> None:  # no database inv
 def test_an_overlong_file_name_is_stored_with_its_extension(
     client: FlaskClient, make_user: UserFactory
 ) -> None:
-    import io
-
     make_user("alice")
     response = client.post(
         "/api/v1/uploads",
@@ -253,8 +253,6 @@ class _Proxy:
 
 @backends.POSTGRES
 def test_database_unreachable_is_503_and_recovers(database_url: str, tmp_path: Path) -> None:
-    from sqlalchemy.engine import make_url
-
     url = make_url(database_url)
     proxy = _Proxy((url.host or "127.0.0.1", url.port or 5432))
     proxied = url.set(host="127.0.0.1", port=proxy.port).render_as_string(hide_password=False)

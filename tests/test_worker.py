@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import uuid
 from typing import Any
 
@@ -22,7 +24,8 @@ from tests.support.api import auth_headers
 from tests.support.backends import SQLITE
 from tests.support.factories import UserFactory
 from tests.support.fixtures import _isolated_redis, jobs_redis_url, redis
-from tests.support.jobs import get_job, start_job
+from tests.support.jobs import get_job, start_job, worker_env
+from tests.support.servers import ROOT
 
 __all__ = ["_isolated_redis", "jobs_redis_url", "redis"]
 
@@ -94,12 +97,6 @@ def test_run_worker_applies_the_settings(
 
 @SQLITE
 def test_the_real_command_refuses_unknown_queues(app: APIFlask, redis: Redis) -> None:
-    import subprocess
-    import sys
-
-    from tests.support.jobs import worker_env
-    from tests.support.servers import ROOT
-
     result = subprocess.run(
         [sys.executable, "-m", "flask", "--app", "flaskyard", "worker", "--queues", "nope"],
         cwd=ROOT,

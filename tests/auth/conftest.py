@@ -6,17 +6,15 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from aiosmtpd.controller import Controller
 
+from flaskyard.devserver import free_port
 from tests.support.mail import Mailbox
 
 
 @pytest.fixture
 def smtp(app_config: dict[str, Any]) -> Iterator[Mailbox]:
     """A real SMTP server on loopback; the app is configured to send through it."""
-    from aiosmtpd.controller import Controller
-
-    from flaskyard.devserver import free_port
-
     mailbox = Mailbox()
     port = free_port()
     controller = Controller(mailbox, hostname="127.0.0.1", port=port)

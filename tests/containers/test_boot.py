@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from flaskyard import boot
+from flaskyard import boot, create_app
 from flaskyard.config import load_settings
 from flaskyard.devserver import free_port
 
@@ -231,8 +231,6 @@ def test_other_commands_are_executed_as_given() -> None:
 
 @pytest.fixture
 def cli(tmp_path: Path) -> Any:
-    from flaskyard import create_app
-
     def run(pid_file: Path) -> Any:
         app = create_app(
             {

@@ -20,6 +20,8 @@ from dataclasses import dataclass, field
 
 import pytest
 import sqlalchemy as sa
+from redis import Redis
+from rq import Worker
 
 from flaskyard.devserver import free_port
 from tests.containers.conftest import (
@@ -218,9 +220,6 @@ def _backend_status(stats: Container) -> dict[str, str]:
 
 
 def _workers_alive(stack: Stack) -> int:
-    from redis import Redis
-    from rq import Worker
-
     connection = Redis.from_url(stack.redis_url)
     try:
         return len(Worker.all(connection=connection))

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from flask.testing import FlaskClient
 
+from flaskyard.config import ConfigError, load_settings
 from flaskyard.settings import get_settings
 from tests.support.api import REGISTER, problem
 from tests.support.apps import built_app
@@ -87,8 +88,6 @@ def test_production_is_404(app_config: dict[str, Any]) -> None:
 
 
 def test_production_refuses_dev_mailbox() -> None:
-    from flaskyard.config import ConfigError, load_settings
-
     secrets = {"SECRET_KEY": "p" + "x7Q!" * 12, "JWT_SECRET_KEY": "j" + "k9W?" * 12}
     with pytest.raises(ConfigError, match="DEV_MAILBOX"):
         load_settings({"APP_ENV": "production", "DEV_MAILBOX": "true", **secrets})

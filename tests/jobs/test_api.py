@@ -13,6 +13,9 @@ from rq import Queue
 from rq.job import Job as RQJob
 from rq.job import JobStatus
 
+from flaskyard.auth.tokens import issue_pair
+from flaskyard.broker import EXTENSION_KEY
+from flaskyard.extensions import db
 from tests.support.api import JOBS, bearer, problem
 from tests.support.apps import count_rows
 from tests.support.backends import SQLITE
@@ -147,8 +150,6 @@ def test_anonymous_is_401(
 def test_redis_down_is_503_and_leaves_no_row(
     app: APIFlask, client: FlaskClient, accounts: Accounts
 ) -> None:
-    from flaskyard.broker import EXTENSION_KEY
-
     clients = app.extensions[EXTENSION_KEY]
     healthy = clients["main"]
     clients["main"] = Redis.from_url("redis://127.0.0.1:1/0", socket_connect_timeout=1)
@@ -225,8 +226,6 @@ def test_redis_unreachable_from_the_start(app_config: dict[str, Any], request: A
     request.getfixturevalue("redis")
     app_config.update(REDIS_URL="redis://127.0.0.1:1/0", TOKEN_BLOCKLIST="database")
     app: APIFlask = request.getfixturevalue("app")
-    from flaskyard.auth.tokens import issue_pair
-    from flaskyard.extensions import db
 
     with app.app_context():
         user = make_user(db.session, "carol", email="c@example.com")

@@ -16,11 +16,14 @@ from apiflask import APIFlask
 from flask.testing import FlaskClient
 from redis import Redis
 from redis.exceptions import ConnectionError as RedisConnectionError
-from rq import Queue
+from rq import Queue, Worker
 
 from flaskyard.broker import get_redis
+from flaskyard.extensions import db
 from flaskyard.jobs import registry, services
 from flaskyard.jobs.runtime import JobFailed
+from flaskyard.uploads import services as uploads
+from flaskyard.uploads import storage
 from tests.support.api import JOBS
 from tests.support.apps import count_rows
 from tests.support.backends import POSTGRES, SQLITE, TWO_BACKENDS
@@ -350,10 +353,6 @@ def test_a_hundred_imports_on_three_workers(
     redis: Redis,
     workers: WorkerProcesses,
 ) -> None:
-    from flaskyard.extensions import db
-    from flaskyard.uploads import services as uploads
-    from flaskyard.uploads import storage
-
     count = 100
     upload_ids = []
     with app.app_context():
@@ -395,7 +394,5 @@ def test_a_hundred_imports_on_three_workers(
     logs = workers.logs().lower()
     assert "operationalerror" not in logs and "too many connections" not in logs
     # Each worker did some of the work.
-    from rq import Worker
-
     done = [w.successful_job_count for w in Worker.all(connection=redis)]
     assert len(done) == 3 and all(n > 0 for n in done), done

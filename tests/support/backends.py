@@ -12,6 +12,8 @@ import pytest
 import sqlalchemy as sa
 from redis import Redis
 
+from flaskyard.devserver import find_redis_server, free_port
+
 DATABASE_BACKENDS = ("sqlite", "postgres", "mysql")
 ADMIN_URLS = {
     "postgres": os.environ.get(
@@ -122,8 +124,6 @@ def start_redis_server(
 
     Returns the process (the caller stops it) and its URL, or None without a binary.
     """
-    from flaskyard.devserver import find_redis_server, free_port
-
     binary = find_redis_server()
     if binary is None:
         return None

@@ -17,8 +17,10 @@ from typing import Any, TypeVar
 from apiflask import APIFlask
 from flask.testing import FlaskClient
 from redis import Redis
+from rq import Worker
 
 from flaskyard.settings import get_settings
+from flaskyard.worker import run_worker
 from tests.support.api import JOBS
 from tests.support.servers import ROOT, children, clean_environ
 
@@ -81,8 +83,6 @@ def wait_status(
 
 def run_inline_worker(app: APIFlask, queues: Sequence[str] = ("high", "default", "low")) -> bool:
     """``flaskyard.worker.run_worker`` in burst mode in this process, signal handlers restored."""
-    from flaskyard.worker import run_worker
-
     saved = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         return run_worker(app, list(queues), burst=True)
@@ -149,8 +149,6 @@ class WorkerProcesses:
 
     def wait_listening(self, redis: Redis, count: int, timeout: float = 30) -> None:
         """Until ``count`` RQ workers are registered (they have started and are polling)."""
-        from rq import Worker
-
         wait_for(
             lambda: len(Worker.all(connection=redis)) >= count,
             timeout=timeout,

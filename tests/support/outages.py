@@ -19,8 +19,11 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import sqlalchemy as sa
+
 from flaskyard.devserver import find_redis_server, free_port
 from tests.support.backends import redis_answers
+from tests.support.servers import children
 
 START_TIMEOUT_SECONDS = 20.0
 #: Where Debian's and Ubuntu's server packages put initdb and pg_ctl.
@@ -122,8 +125,6 @@ class PostgresCluster:
 
     def create_database(self, name: str, template: str = "template1") -> str:
         """A database ``name`` on this cluster, a copy of ``template``; its URL."""
-        import sqlalchemy as sa
-
         engine = sa.create_engine(
             self.url(), isolation_level="AUTOCOMMIT", poolclass=sa.pool.NullPool
         )
@@ -306,8 +307,6 @@ def unexpected(outcomes: Sequence[Outcome], allowed: Callable[[Outcome], bool]) 
 
 def descendants(pid: int) -> list[int]:
     """Every process below ``pid`` (Linux /proc), children first."""
-    from tests.support.servers import children
-
     found: list[int] = []
     queue = [pid]
     while queue:
