@@ -17,19 +17,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from PIL import Image
 
+from tests.support.factories import image_bytes
 from tests.support.live_api import USER, LiveApi
 
 pytestmark = pytest.mark.slow
 
 PACKAGE = "flaskyard_client"
-
-
-def _png() -> bytes:
-    buffer = io.BytesIO()
-    Image.new("RGB", (4, 3), (200, 30, 60)).save(buffer, format="PNG")
-    return buffer.getvalue()
 
 
 @pytest.fixture
@@ -94,7 +88,7 @@ def _as_user(generated: Any, client: Any, signed_in: Any) -> None:
     me = _call(generated, "users.get_users_me").sync(client=signed_in)
     assert me.username == USER[0]
 
-    picture = _png()
+    picture = image_bytes(size=(4, 3), color=(200, 30, 60))
     upload = _call(generated, "uploads.post_uploads_upload").sync(
         client=signed_in,
         body=models.UploadIn(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import os
 from pathlib import Path
 from typing import Any
@@ -10,13 +9,25 @@ from typing import Any
 import pytest
 from apiflask import APIFlask
 from flask.testing import FlaskClient
-from PIL import Image
 from redis import Redis
 
 from flaskyard.settings import get_settings
-from tests.support.api import JOBS, LOGIN, ME, PASSWORD, POSTS, REFRESH, UPLOADS, bearer, problem
+from tests.support.api import (
+    JOBS,
+    LOGIN,
+    ME,
+    PASSWORD,
+    POSTS,
+    REFRESH,
+    UPLOADS,
+    bearer,
+    problem,
+    tokens,
+    upload,
+)
 from tests.support.apps import count_rows
 from tests.support.devmail import delivered, link_token, token_in_body
+from tests.support.factories import image_bytes
 from tests.support.fixtures import Accounts
 from tests.support.jobs import start_job
 
@@ -28,37 +39,12 @@ COOKIE_PATH = "/api/v1/auth/"
 NEW_PASSWORD = "a much better passphrase"
 
 
-def sign_in(client: FlaskClient, username: str, password: str = PASSWORD) -> dict[str, Any]:
-    response = client.post(LOGIN, json={"username": username, "password": password})
-    assert response.status_code == 200, response.get_data(as_text=True)
-    body: dict[str, Any] = response.get_json()
-    return body
-
-
 def me(client: FlaskClient, access: str) -> Any:
     return client.get(ME, headers=bearer(access))
 
 
 def refresh(client: FlaskClient, refresh_token: str) -> int:
     return int(client.post(REFRESH, headers=bearer(refresh_token)).status_code)
-
-
-def png() -> bytes:
-    buffer = io.BytesIO()
-    Image.new("RGB", (40, 30), (10, 120, 200)).save(buffer, format="PNG")
-    return buffer.getvalue()
-
-
-def upload(client: FlaskClient, headers: dict[str, str], name: str, content: bytes) -> str:
-    response = client.post(
-        UPLOADS,
-        headers=headers,
-        data={"file": (io.BytesIO(content), name)},
-        content_type="multipart/form-data",
-    )
-    assert response.status_code == 201, response.get_data(as_text=True)
-    upload_id: str = response.get_json()["id"]
-    return upload_id
 
 
 def files_under(folder: Path) -> set[str]:
@@ -76,10 +62,10 @@ def files_under(folder: Path) -> set[str]:
 def test_logout_all_kills_every_token_of_every_device(
     client: FlaskClient, accounts: Accounts, redis: Redis
 ) -> None:
-    laptop, phone = sign_in(client, "alice"), sign_in(client, "alice")
+    laptop, phone = tokens(client, "alice"), tokens(client, "alice")
     browser = client.post(LOGIN, json={"username": "alice", "password": PASSWORD, "cookie": True})
     assert browser.status_code == 200
-    bob = sign_in(client, "bob")
+    bob = tokens(client, "bob")
     cookie = client.get_cookie("refresh_token_cookie", path=COOKIE_PATH)
     csrf = client.get_cookie("csrf_refresh_token")
     assert cookie is not None and csrf is not None
@@ -97,7 +83,7 @@ def test_logout_all_kills_every_token_of_every_device(
     problem(client.post(REFRESH, headers={"X-CSRF-TOKEN": csrf.value}), 401)
     # Other accounts are untouched, and signing in again works.
     assert me(client, bob["access_token"]).status_code == 200
-    assert me(client, sign_in(client, "alice")["access_token"]).status_code == 200
+    assert me(client, tokens(client, "alice")["access_token"]).status_code == 200
     problem(client.post(LOGOUT_ALL), 401)
 
 
@@ -107,7 +93,7 @@ def test_logout_all_kills_every_token_of_every_device(
 def test_change_password_returns_a_working_pair_and_signs_out_the_rest(
     client: FlaskClient, accounts: Accounts, redis: Redis
 ) -> None:
-    this, other = sign_in(client, "alice"), sign_in(client, "alice")
+    this, other = tokens(client, "alice"), tokens(client, "alice")
     headers = bearer(this["access_token"])
 
     wrong = problem(
@@ -148,13 +134,13 @@ def test_change_password_returns_a_working_pair_and_signs_out_the_rest(
         problem(me(client, old["access_token"]), 401)
         assert refresh(client, old["refresh_token"]) == 401
     problem(client.post(LOGIN, json={"username": "alice", "password": PASSWORD}), 401)
-    assert sign_in(client, "alice", NEW_PASSWORD)["access_token"]
+    assert tokens(client, "alice", NEW_PASSWORD)["access_token"]
 
 
 def test_change_password_in_cookie_mode_sets_the_refresh_cookie(
     client: FlaskClient, accounts: Accounts, redis: Redis
 ) -> None:
-    access = sign_in(client, "alice")["access_token"]
+    access = tokens(client, "alice")["access_token"]
     response = client.post(
         PASSWORD_URL,
         json={"current_password": PASSWORD, "new_password": NEW_PASSWORD, "cookie": True},
@@ -234,7 +220,7 @@ def test_change_email_takes_effect_only_once_the_new_address_confirms(
     assert user["email"] == "alice@new.example"
     assert user["email_verified"] is True
     problem(client.post(VERIFY, json={"token": token}), 400)  # used up
-    assert sign_in(client, "alice@new.example")["access_token"]
+    assert tokens(client, "alice@new.example")["access_token"]
     problem(client.post(LOGIN, json={"username": "alice@example.com", "password": PASSWORD}), 401)
 
 
@@ -264,7 +250,7 @@ def test_delete_account_removes_posts_uploads_jobs_and_tokens(
     app: APIFlask, client: FlaskClient, accounts: Accounts, redis: Redis
 ) -> None:
     alice, bob = accounts.alice, accounts.bob
-    picture = upload(client, alice, "picture.png", png())
+    picture = upload(client, alice, "picture.png", image_bytes())
     upload(client, alice, "notes.txt", b"private notes\n")
     kept = upload(client, bob, "bob.txt", b"bob's file\n")
     response = client.post(
@@ -276,7 +262,7 @@ def test_delete_account_removes_posts_uploads_jobs_and_tokens(
     assert client.get(POSTS).get_json()["total"] == 2  # rendered and cached before the delete
     upload_dir = get_settings(app).upload_dir
     assert len(files_under(upload_dir)) == 3
-    other_login = sign_in(client, "alice")
+    other_login = tokens(client, "alice")
 
     problem(client.delete(ME, json={"password": "wrong"}, headers=alice), 400)
     problem(client.delete(ME, json={}, headers=alice), 422)

@@ -10,29 +10,25 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 from apiflask import APIFlask
 from flask.testing import FlaskClient
-from PIL import Image
 from redis import Redis
 
+from flaskyard.extensions import db
+from flaskyard.jobs import entry, tasks
+from flaskyard.jobs.models import Job
+from flaskyard.posts.models import Post
 from flaskyard.settings import get_settings
-from tests.support.api import UPLOADS
+from flaskyard.uploads import services as uploads
+from flaskyard.uploads import storage
+from flaskyard.users.models import User
+from tests.support.api import UPLOADS, upload
 from tests.support.apps import count_rows
 from tests.support.backends import SQLITE
+from tests.support.factories import image_bytes
 from tests.support.fixtures import Accounts
 from tests.support.jobs import get_job, run_inline_worker, start_job
-
-
-def png(color: tuple[int, int, int]) -> bytes:
-    buffer = io.BytesIO()
-    Image.new("RGB", (40, 30), color).save(buffer, format="PNG")
-    return buffer.getvalue()
-
-
-def upload(client: FlaskClient, headers: dict[str, str], filename: str, data: bytes) -> str:
-    response = client.post(UPLOADS, headers=headers, data={"file": (io.BytesIO(data), filename)})
-    assert response.status_code == 201, response.get_data(as_text=True)
-    return str(response.get_json()["id"])
 
 
 def download(client: FlaskClient, headers: dict[str, str], upload_id: str) -> bytes:
@@ -83,7 +79,11 @@ def _export(app: APIFlask, client: FlaskClient, headers: dict[str, str]) -> dict
 def test_export_then_import_gives_the_same_posts(
     app: APIFlask, client: FlaskClient, accounts: Accounts, redis: Redis
 ) -> None:
-    red, green, blue = png((255, 0, 0)), png((0, 255, 0)), png((0, 0, 255))
+    red, green, blue = (
+        image_bytes(color=(255, 0, 0)),
+        image_bytes(color=(0, 255, 0)),
+        image_bytes(color=(0, 0, 255)),
+    )
     images = [
         upload(client, accounts.alice, f"{n}.png", c) for n, c in enumerate((red, green, blue))
     ]
@@ -131,7 +131,7 @@ def test_export_then_import_gives_the_same_posts(
 def test_an_image_on_two_posts_is_exported_once(
     app: APIFlask, client: FlaskClient, accounts: Accounts, redis: Redis
 ) -> None:
-    shared = upload(client, accounts.alice, "shared.png", png((9, 9, 9)))
+    shared = upload(client, accounts.alice, "shared.png", image_bytes(color=(9, 9, 9)))
     for title in ("one", "two"):
         body = {"title": title, "body": "b", "upload_ids": [shared]}
         assert client.post("/api/v1/posts", json=body, headers=accounts.alice).status_code == 201
@@ -178,7 +178,7 @@ def test_too_many_entries_are_refused(
 ) -> None:
     app_config["IMPORT_MAX_ENTRIES"] = 5
     app, client, accounts = _build(request)
-    entries = {f"images/{n}.png": png((n, n, n)) for n in range(5)}
+    entries = {f"images/{n}.png": image_bytes(color=(n, n, n)) for n in range(5)}
     entries["posts.json"] = posts_json({"title": "t", "body": "b"})
     archive = make_zip(entries)
     failed = run_import(
@@ -228,7 +228,7 @@ def test_bad_images_inside_a_good_archive_fail_only_their_post(
                 {"title": "absent", "body": "b", "images": ["images/missing.png"]},
                 {"title": "exe", "body": "b", "images": ["images/tool.exe"]},
             ),
-            "images/ok.png": png((1, 2, 3)),
+            "images/ok.png": image_bytes(color=(1, 2, 3)),
             "images/page.png": b"<html><script>alert(1)</script></html>",
             "images/tool.exe": b"MZ" + bytes(100),
         }
@@ -271,10 +271,6 @@ def test_invalid_items_are_reported_and_the_rest_imported(
 def test_a_second_delivery_does_not_duplicate(
     app: APIFlask, client: FlaskClient, accounts: Accounts, redis: Redis
 ) -> None:
-    from flaskyard.extensions import db
-    from flaskyard.jobs import entry
-    from flaskyard.jobs.models import Job
-
     items = [{"title": f"post {n}", "body": "b"} for n in range(3)]
     upload_id = upload(client, accounts.alice, "posts.json", json.dumps(items).encode())
     job = start_job(client, accounts.alice, "import_posts", upload_id=upload_id)
@@ -328,12 +324,6 @@ def _build(request: pytest.FixtureRequest) -> tuple[APIFlask, FlaskClient, Accou
 
 
 def _posts_of(app: APIFlask, username: str) -> list[tuple[str, str]]:
-    import sqlalchemy as sa
-
-    from flaskyard.extensions import db
-    from flaskyard.posts.models import Post
-    from flaskyard.users.models import User
-
     with app.app_context():
         rows = db.session.execute(
             sa.select(Post.title, Post.body).join(User).where(User.username == username)
@@ -344,7 +334,7 @@ def _posts_of(app: APIFlask, username: str) -> list[tuple[str, str]]:
 def test_importing_the_same_export_twice_creates_nothing_new(
     app: APIFlask, client: FlaskClient, accounts: Accounts, redis: Redis
 ) -> None:
-    picture = upload(client, accounts.alice, "p.png", png((1, 2, 3)))
+    picture = upload(client, accounts.alice, "p.png", image_bytes(color=(1, 2, 3)))
     for title, ids in (("one", []), ("two", [picture]), ("three", [])):
         body = {"title": title, "body": f"{title} body", "upload_ids": ids}
         assert client.post("/api/v1/posts", json=body, headers=accounts.alice).status_code == 201
@@ -423,19 +413,13 @@ def test_an_import_that_loses_the_race_for_a_post_skips_it(
 ) -> None:
     # Two imports of one file at once both find the item missing; the unique (author,
     # source) decides, and the loser counts it as skipped and keeps none of its images.
-    from flaskyard.extensions import db
-    from flaskyard.jobs import tasks
-    from flaskyard.posts.models import Post
-    from flaskyard.uploads import services as uploads
-    from flaskyard.uploads import storage
-
     source = f"post:{uuid.uuid4()}"
     owner = accounts.ids["alice"]
     with app.app_context():
         db.session.add(Post(author_id=owner, title="first", body="b", source=source))
         db.session.commit()
         stored = storage.store_bytes(
-            png((5, 5, 5)), filename="x.png", upload_dir=uploads.upload_dir()
+            image_bytes(color=(5, 5, 5)), filename="x.png", upload_dir=uploads.upload_dir()
         )
         image = uploads.record(session=db.session, owner_id=owner, stored=stored)
         added = tasks._add_post(owner, {"title": "second", "body": "b"}, source, [image])

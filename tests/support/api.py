@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 from typing import Any
 
 from flask.testing import FlaskClient
@@ -63,3 +64,16 @@ def me_status(client: FlaskClient, token: str) -> int:
 def refresh_status(client: FlaskClient, token: str) -> int:
     """The status a refresh with ``token`` answers: is the refresh token still good?"""
     return client.post(REFRESH, headers=bearer(token)).status_code
+
+
+def upload(client: FlaskClient, headers: dict[str, str], filename: str, content: bytes) -> str:
+    """Upload ``content`` as ``filename``, asserting it was stored; return the upload's id."""
+    response = client.post(
+        UPLOADS,
+        headers=headers,
+        data={"file": (io.BytesIO(content), filename)},
+        content_type="multipart/form-data",
+    )
+    assert response.status_code == 201, response.get_data(as_text=True)
+    upload_id: str = response.get_json()["id"]
+    return upload_id

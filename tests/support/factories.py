@@ -1,10 +1,14 @@
-"""Users and posts made through the real services, so tests start from rows the app would write."""
+"""Users and posts made through the real services, so tests start from rows the app would write;
+and images made with Pillow, for uploads."""
 
 from __future__ import annotations
 
+import io
 from collections.abc import Iterable
 from datetime import datetime
 from typing import Protocol
+
+from PIL import Image
 
 from flaskyard.database import DbSession
 from flaskyard.posts.models import Post
@@ -62,3 +66,14 @@ class UserFactory(Protocol):
         roles: Iterable[str] = ("user",),
         email_verified: bool = False,
     ) -> User: ...
+
+
+def image_bytes(
+    fmt: str = "PNG",
+    size: tuple[int, int] = (40, 30),
+    color: tuple[int, int, int] = (10, 120, 200),
+) -> bytes:
+    """A one-colour image of ``size`` in format ``fmt``, as a file would hold it."""
+    buffer = io.BytesIO()
+    Image.new("RGB", size, color).save(buffer, format=fmt)
+    return buffer.getvalue()

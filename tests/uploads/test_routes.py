@@ -12,15 +12,18 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 from apiflask import APIFlask
 from flask.testing import FlaskClient
 from PIL import Image
 from redis import Redis
 
+from flaskyard.extensions import db
 from flaskyard.settings import get_settings
 from tests.support.api import UPLOADS, problem
 from tests.support.apps import count_rows
 from tests.support.backends import SQLITE
+from tests.support.factories import image_bytes
 from tests.support.fixtures import Accounts
 from tests.support.jobs import get_job, run_inline_worker, start_job
 
@@ -28,9 +31,7 @@ HEX_NAME = "0123456789abcdef"
 
 
 def image(fmt: str, size: tuple[int, int] = (600, 400)) -> bytes:
-    buffer = io.BytesIO()
-    Image.new("RGB", size, (200, 30, 30)).save(buffer, format=fmt)
-    return buffer.getvalue()
+    return image_bytes(fmt, size, (200, 30, 30))
 
 
 def zip_bytes() -> bytes:
@@ -88,10 +89,6 @@ def assert_nothing_stored(app: APIFlask) -> None:
 
 
 def storage_names(app: APIFlask) -> set[str]:
-    import sqlalchemy as sa
-
-    from flaskyard.extensions import db
-
     with app.app_context():
         return set(db.session.scalars(sa.text("SELECT storage_name FROM uploads")))
 
