@@ -20,7 +20,6 @@ from marshmallow import ValidationError
 from flaskyard.extensions import db
 from flaskyard.jobs.models import Job
 from flaskyard.jobs.runtime import JobFailed, report_progress
-from flaskyard.posts import cache as posts_cache
 from flaskyard.posts.models import Post
 from flaskyard.posts.schemas import PostIn
 from flaskyard.settings import current_settings
@@ -319,8 +318,6 @@ def thumbnail(job_id: uuid.UUID, params: dict[str, Any]) -> dict[str, Any]:
     )
     thumb = uploads.record(session=db.session, owner_id=upload.owner_id, stored=stored)
     upload.thumbnail_id = thumb.id
-    # Posts show each image's thumbnail_url: cached pages must not keep the null from before.
-    posts_cache.mark_changed(db.session)
     db.session.commit()
     report_progress(100, "Thumbnail ready")
     return {"thumbnail_id": str(thumb.id)}

@@ -5,9 +5,9 @@ a Redis counter that every write to posts increments. A request reads that one c
 serves the rendered page only when the stamp matches, so a write on any worker is seen by
 the next request on every worker. Without Redis (or if Redis fails) the cache steps aside.
 
-The version is bumped in one place: a session hook notes a flush that touched a post (or its
-attachments) and bumps once that transaction commits, whoever committed it (a route, a job, a
-command); a rollback forgets the note.
+The version is bumped in one place: a session hook notes a flush that touched a post (or an
+upload it may show) and bumps once that transaction commits, whoever committed it (a route,
+a job, a command); a rollback forgets the note.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from flaskyard.database import DbSession
 from flaskyard.extensions import db
 from flaskyard.posts.models import Post
 from flaskyard.settings import current_settings
+from flaskyard.uploads.models import Upload
 
 VERSION_KEY = "flaskyard:posts:version"
 MAX_ENTRIES = 64
@@ -121,8 +122,11 @@ def mark_changed(session: DbSession) -> None:
 
 
 def _note_flush(session: so.Session, _context: Any) -> None:
-    # Still the pre-flush view here: new, dirty (attachments included) and deleted objects.
-    if any(isinstance(obj, Post) for obj in (*session.new, *session.dirty, *session.deleted)):
+    # Still the pre-flush view here: new, dirty and deleted objects. A post changed (its list
+    # of attachments included), or an upload that already existed changed or went: a page
+    # shows each attachment's thumbnail. A new upload is on no post yet.
+    posts = any(isinstance(obj, Post) for obj in (*session.new, *session.dirty, *session.deleted))
+    if posts or any(isinstance(obj, Upload) for obj in (*session.dirty, *session.deleted)):
         session.info[_CHANGED] = True
 
 
