@@ -12,6 +12,7 @@ from itsdangerous import BadSignature, SignatureExpired
 from flaskyard.auth import mails
 from flaskyard.database import DbSession
 from flaskyard.users.models import User, normalize_key
+from flaskyard.users.passwords import EXTENSION_KEY as HASHER_KEY
 from flaskyard.users.passwords import hash_password, verify_password
 from flaskyard.users.schemas import PASSWORD_MAX, PASSWORD_MIN
 from flaskyard.users.services import find_user
@@ -27,7 +28,7 @@ class InvalidTokenError(ValueError):
 
 def _dummy_hash() -> str:
     # Unknown users still cost one hash verification, so timing does not reveal them.
-    key = str(id(current_app.extensions["flaskyard.password_hasher"]))
+    key = str(id(current_app.extensions[HASHER_KEY]))
     if key not in _dummy_hashes:
         _dummy_hashes[key] = hash_password(uuid.uuid4().hex)
     return _dummy_hashes[key]
