@@ -11,6 +11,7 @@ random() { python3 -c 'import secrets; print(secrets.token_urlsafe(48))'; }
 put() { [ -s "$dir/$1" ] || { printf '%s\n' "$2" >"$dir/$1"; chmod 644 "$dir/$1"; echo "created $dir/$1"; }; }
 put secret_key "$(random)"
 put jwt_secret_key "$(random)"
+put metrics_token "$(random)"
 put db_password "$(random)"
 put database_url "postgresql+psycopg://flaskyard:$(cat "$dir/db_password")@db:5432/flaskyard"
 put mysql_password "$(random)"

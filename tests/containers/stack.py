@@ -66,7 +66,8 @@ class Stack:
         self.command = compose_v2()
         self.project = f"fystack{uuid.uuid4().hex[:8]}"
         self.ports = {
-            name: free_port() for name in ("web", "dashboard", "web-mysql", "db", "redis", "mysql")
+            name: free_port()
+            for name in ("web", "dashboard", "web-mysql", "db", "redis", "mysql", "worker-metrics")
         }
         self.passwords = {
             name: secrets.token_urlsafe(24)
@@ -83,10 +84,12 @@ class Stack:
             f"@127.0.0.1:{self.ports['mysql']}/flaskyard"
         )
         self.redis_url = f"redis://127.0.0.1:{self.ports['redis']}/0"
+        self.metrics_token = secrets.token_urlsafe(48)
         self.last_up = time.time()
         values = {
             "secret_key": secrets.token_urlsafe(48),
             "jwt_secret_key": secrets.token_urlsafe(48),
+            "metrics_token": self.metrics_token,
             "database_url": self.database_url,
             "mysql_database_url": self.mysql_url,
             **self.passwords,
@@ -108,6 +111,7 @@ class Stack:
             "CI_DB_PORT": str(self.ports["db"]),
             "CI_REDIS_PORT": str(self.ports["redis"]),
             "CI_MYSQL_PORT": str(self.ports["mysql"]),
+            "CI_WORKER_METRICS_PORT": str(self.ports["worker-metrics"]),
         }
 
     def __call__(

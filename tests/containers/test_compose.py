@@ -25,6 +25,7 @@ from tests.containers.conftest import (
     wait_until,
 )
 from tests.containers.stack import APP_SERVICES, ROOT, Stack, compose_v1, timestamp
+from tests.test_metrics import Samples, parse, value
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 
@@ -92,6 +93,78 @@ def test_a_job_enqueued_through_the_api_finishes(stack: Stack) -> None:
     assert job["progress_seen"][-1] == 100
     status, _ = http("GET", f"http://127.0.0.1:{stack.ports['dashboard']}/admin/rq/")
     assert status == 401  # the dashboard is up, and only for admins
+
+
+def test_web_and_worker_metrics_are_scraped_during_a_job(stack: Stack) -> None:
+    web = stack.container("web")
+    worker_metrics = f"http://127.0.0.1:{stack.ports['worker-metrics']}/metrics"
+    bearer = {"Authorization": f"Bearer {stack.metrics_token}"}
+
+    def scrape(url: str, headers: dict[str, str] | None = None) -> Samples:
+        status, text = http("GET", url, headers=headers)
+        assert status == 200, text
+        return parse(str(text))
+
+    status, _ = http("GET", web.base + "/metrics")
+    assert status == 401  # the web's /metrics needs the token compose.yaml gives it
+    token = sign_up(web.base)
+    worker_before = scrape(worker_metrics)
+    status, job = http(
+        "POST",
+        web.base + "/api/v1/jobs",
+        {"type": "demo", "params": {"seconds": 4, "steps": 4}},
+        token=token,
+    )
+    assert status == 202, job
+
+    def running() -> bool:
+        state = http("GET", f"{web.base}/api/v1/jobs/{job['id']}", token=token)[1]
+        assert state["status"] in ("queued", "started"), state
+        return bool(state["status"] == "started")
+
+    wait_until(running, 30, "the job to start")
+    during_web = scrape(web.base + "/metrics", bearer)
+    during_worker = scrape(worker_metrics)
+    assert value(during_web, "flaskyard_jobs_enqueued_total", type="demo") >= 1
+    posted = {"route": "/api/v1/jobs", "method": "POST", "status": "202"}
+    assert value(during_web, "flaskyard_http_requests_total", **posted) >= 1
+    assert (
+        value(
+            during_web,
+            "flaskyard_http_request_duration_seconds_count",
+            route="/api/v1/jobs",
+            method="POST",
+        )
+        >= 1
+    )
+    for samples in (during_web, during_worker):
+        assert ("flaskyard_queue_depth", frozenset({("queue", "default")})) in samples
+    finished = {"type": "demo", "status": "finished"}
+    # Still running: the worker has not counted it yet.
+    assert value(during_worker, "flaskyard_jobs_total", **finished) == value(
+        worker_before, "flaskyard_jobs_total", **finished
+    )
+
+    wait_until(
+        lambda: (
+            http("GET", f"{web.base}/api/v1/jobs/{job['id']}", token=token)[1]["status"]
+            == "finished"
+        ),
+        60,
+        "the job to finish",
+    )
+    after = scrape(worker_metrics)
+
+    def grew(name: str, **labels: str) -> float:
+        return value(after, name, **labels) - value(worker_before, name, **labels)
+
+    assert grew("flaskyard_jobs_total", **finished) == 1
+    assert grew("flaskyard_job_duration_seconds_count", type="demo") == 1
+    assert grew("flaskyard_job_duration_seconds_sum", type="demo") >= 4
+    print(
+        f"\n/metrics during a job: web {len(during_web)} samples, worker {len(during_worker)}; "
+        f"after it: demo jobs finished +{grew('flaskyard_jobs_total', **finished):.0f}"
+    )
 
 
 def test_flask_commands_run_in_the_stack(stack: Stack) -> None:
