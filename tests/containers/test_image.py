@@ -373,13 +373,14 @@ def test_all_in_one_exits_non_zero_when_a_program_keeps_failing(production: Prod
 
 
 def test_scheduler_role_takes_the_queue_locks_and_stops_cleanly(production: Production) -> None:
-    # Its own Redis db: worker containers of earlier tests run a scheduler too, and a killed
-    # one keeps RQ's per-queue scheduler locks for up to 61 s.
-    own_db = REDIS_URL.rsplit("/", 1)[0] + "/11"
-    client = Redis.from_url(own_db)
-    client.flushdb()
+    # Worker containers of earlier tests ran a scheduler too, and a killed one keeps RQ's
+    # per-queue scheduler locks for up to 61 s: drop those locks (only them) from the
+    # containers' Redis database, which no other process shares.
+    client = Redis.from_url(REDIS_URL)
+    stale = list(client.scan_iter("rq:scheduler-lock:*"))
+    if stale:
+        client.delete(*stale)
     client.close()
-    production.env["REDIS_URL"] = own_db
     scheduler = production.run("scheduler")
     wait_until(lambda: "Acquired scheduler lock" in scheduler.logs(), 60, "the scheduler locks")
     assert scheduler.exec("python", "-m", "flaskyard.boot", "healthcheck").returncode == 0
