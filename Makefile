@@ -99,11 +99,11 @@ lint-sizes: $(STAMP) ## No module of the package over 350 lines; README's layout
 
 lint-lock: $(STAMP) ## Check that uv.lock and requirements/*.txt agree with pyproject.toml.
 	$(BIN)/uv lock --check -q
-	@$(BIN)/uv export --frozen --no-header --no-dev --no-emit-project -q | diff -q - requirements/main.txt >/dev/null \
+	@$(BIN)/uv export --frozen --no-header --no-dev --no-emit-project --extra sentry -q | diff -q - requirements/main.txt >/dev/null \
 		|| { echo "requirements/main.txt is stale: run make lock"; exit 1; }
 	@$(BIN)/uv export --frozen --no-header --no-emit-project -q | diff -q - requirements/dev.txt >/dev/null \
 		|| { echo "requirements/dev.txt is stale: run make lock"; exit 1; }
-	@$(BIN)/uv export --frozen --no-header --no-dev --no-emit-project --extra granian -q \
+	@$(BIN)/uv export --frozen --no-header --no-dev --no-emit-project --extra granian --extra sentry -q \
 		| diff -q - requirements/granian.txt >/dev/null \
 		|| { echo "requirements/granian.txt is stale: run make lock"; exit 1; }
 	@$(BIN)/uv export --frozen --no-header --no-emit-project --only-group installer -q \
@@ -134,9 +134,9 @@ screenshots: $(STAMP) $(DIST) ## Run the browser journey and keep its screenshot
 
 lock: $(STAMP) ## Re-resolve dependencies into uv.lock and requirements/*.txt.
 	$(BIN)/uv lock
-	$(BIN)/uv export --frozen --no-header --no-dev --no-emit-project -q -o requirements/main.txt
+	$(BIN)/uv export --frozen --no-header --no-dev --no-emit-project --extra sentry -q -o requirements/main.txt
 	$(BIN)/uv export --frozen --no-header --no-emit-project -q -o requirements/dev.txt
-	$(BIN)/uv export --frozen --no-header --no-dev --no-emit-project --extra granian -q -o requirements/granian.txt
+	$(BIN)/uv export --frozen --no-header --no-dev --no-emit-project --extra granian --extra sentry -q -o requirements/granian.txt
 	$(BIN)/uv export --frozen --no-header --no-emit-project --only-group installer -q -o requirements/installer.txt
 
 clean: ## Remove the virtualenv, caches and build output.

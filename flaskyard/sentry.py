@@ -1,7 +1,8 @@
 """Optional error reports to Sentry, for the web app and the worker, when ``SENTRY_DSN`` is set.
 
-sentry-sdk is the optional ``sentry`` extra (``pip install flaskyard[sentry]``) and is imported
-only when a DSN is configured, so a deployment without Sentry pays nothing for it.
+sentry-sdk is the optional ``sentry`` extra (``pip install flaskyard[sentry]``; the image's
+locked requirements include it) and is imported only when a DSN is configured, so a deployment
+without Sentry pays nothing for it.
 """
 
 from __future__ import annotations

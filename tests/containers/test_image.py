@@ -32,6 +32,10 @@ from tests.containers.conftest import (
     wait_ready,
     wait_until,
 )
+from tests.test_sentry import SCRIPT as SENTRY_SCRIPT
+from tests.test_sentry import sentry_server
+
+__all__ = ["sentry_server"]
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 
@@ -351,6 +355,37 @@ def test_all_in_one_serves_works_jobs_and_reloads_without_dropping_requests(
             raise AssertionError(f"not a JSON line: {line!r}") from None
     names = {str(record.get("name")) for record in records}
     assert {"supervisord", "gunicorn.access", "rq.worker", "alembic.runtime.migration"} <= names
+
+
+def test_sentry_gets_the_errors_of_web_and_worker_containers(
+    production: Production, sentry_server: tuple[str, list[bytes]]
+) -> None:
+    dsn, bodies = sentry_server  # a loopback server posing as Sentry, reached over host networking
+    web = production.serving("web", "-e", f"SENTRY_DSN={dsn}")
+    production.run("worker", "-e", f"SENTRY_DSN={dsn}")
+    assert "error reports go to Sentry" in web.logs()
+
+    def reported(text: bytes) -> bool:
+        return any(b'"type":"event"' in body and text in body for body in list(bodies))
+
+    # The worker: a job that fails is reported with its exception.
+    token = sign_up(web.base)
+    status, job = http(
+        "POST",
+        web.base + "/api/v1/jobs",
+        {"type": "demo", "params": {"seconds": 0.2, "steps": 1, "fail_at": 1}},
+        token=token,
+    )
+    assert status == 202, job
+    wait_until(lambda: reported(b"Failed at step 1 of 1"), 60, "the failed job's Sentry event")
+    # The web app as the image runs it (production settings, the image's venv): an unhandled
+    # error in a view is reported.
+    result = web.exec(
+        "env", f"SENTRY_DSN={dsn}", "python", "-c", SENTRY_SCRIPT, "sqlite:////tmp/sentry.db",
+        "/tmp", "boom",
+    )  # fmt: skip
+    assert "status 500" in result.stdout, result.stdout + result.stderr
+    wait_until(lambda: reported(b"boom for the sentry test"), 30, "the view error's Sentry event")
 
 
 def test_restart_workers_explains_a_missing_pid_file(production: Production) -> None:
