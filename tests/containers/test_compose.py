@@ -245,6 +245,9 @@ def test_dev_overlay_reloads_python_and_rebuilds_assets(
     skip = shutil.ignore_patterns("__pycache__", "node_modules", "dist", "*.mo")
     for name in ("flaskyard", "frontend", "requirements"):
         shutil.copytree(ROOT / name, source / name, ignore=skip)
+    # A lock that differs from the one the dev image installed: the container's start installs it.
+    lock = source / "requirements" / "dev.txt"
+    lock.write_text(lock.read_text() + "# changed after the image was built\n")
     for path in [source, *source.rglob("*")]:
         os.chown(path, 10001, 10001)
     stack.env.update(
@@ -263,6 +266,7 @@ def test_dev_overlay_reloads_python_and_rebuilds_assets(
         print(f"up --wait (dev overlay: web with the reloader, rollup -w): {took:.1f} s")
         web = stack.container("web")
         assert "Debugger is active" in web.logs() or "debug" in web.logs().lower()
+        assert "requirements/dev.txt changed; installing it" in web.logs(), web.logs()[-3000:]
         status, body = http("GET", web.base + "/healthz")
         assert status == 200 and body == {"status": "ok"}, body
 
