@@ -195,8 +195,12 @@ def test_data_survives_down_and_up(stack: Stack) -> None:
     redis.set("flaskyard-test:kept", "yes")
     redis.close()
     volumes = stack.volumes()
+    dangling = set(docker("volume", "ls", "-q", "--filter", "dangling=true").stdout.split())
     stack("down")  # no -v: named volumes stay
     assert stack.volumes() == volumes
+    # ... and no anonymous volume is left behind (the image declares /data/uploads a VOLUME).
+    left = set(docker("volume", "ls", "-q", "--filter", "dangling=true").stdout.split())
+    assert left - set(volumes) <= dangling, left - set(volumes) - dangling
     assert stack.ps() == []
     took = stack.up(*APP_SERVICES)
     print(f"\nup --wait again on the kept volumes: {took:.1f} s")
