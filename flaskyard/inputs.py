@@ -21,7 +21,7 @@ from flask import Flask, Response, current_app, request
 from werkzeug.datastructures import MultiDict
 from werkzeug.exceptions import RequestEntityTooLarge
 
-from flaskyard.core.problems import problem, validation_problem
+from flaskyard.core.problems import Message, problem, validation_problem
 from flaskyard.settings import current_settings
 
 #: Deeper JSON than this is refused before parsing: no request schema nests half as deep.
@@ -36,8 +36,12 @@ _SURROGATE = re.compile("[\ud800-\udfff]")
 
 NUL_MESSAGE = "Text must not contain the NUL character."
 SURROGATE_MESSAGE = "Text must be valid Unicode (it contains a lone surrogate)."
-RANGE_MESSAGE = f"Numbers must be integers from {INT_MIN} to {INT_MAX} or finite decimals."
-TOO_DEEP = f"The JSON body is nested more than {MAX_JSON_DEPTH} levels deep."
+RANGE_MESSAGE = Message(
+    "Numbers must be integers from %(low)s to %(high)s or finite decimals.",
+    low=INT_MIN,
+    high=INT_MAX,
+)
+TOO_DEEP = Message("The JSON body is nested more than %(depth)s levels deep.", depth=MAX_JSON_DEPTH)
 NOT_JSON = "The request body is not valid JSON."
 NOT_JSON_TYPE = "This endpoint takes a JSON body: send it with Content-Type: application/json."
 

@@ -91,4 +91,35 @@ DETAILS = (
     N_("This refresh token was already used; every token of this login is revoked."),
     N_("The development mailbox is off on this server."),
     N_("A backing service (Redis) is unavailable; try again shortly."),
+    N_("The database is unavailable; try again shortly."),
+    N_("Token revocation store is unavailable; try again shortly."),
+    N_("Too many sign-ins are being checked right now; try again in a moment."),
+    N_("Too many requests from this address; wait and try again."),
+    N_("Too many failed sign-ins for this account; wait and try again."),
+    N_("Too many wrong passwords for this account; wait and try again."),
+    N_("Live progress needs Redis, which is not configured."),
+    N_("Sign in as an admin to see the job dashboard."),
+    N_("The job dashboard is for admins."),
+    N_("The request body is not valid JSON."),
+    N_("This endpoint takes a JSON body: send it with Content-Type: application/json."),
+    N_("Text must not contain the NUL character."),
+    N_("Text must be valid Unicode (it contains a lone surrogate)."),
+)
+
+#: Werkzeug's own descriptions, the detail of an error raised without one of ours (an unknown
+#: URL, a method the route lacks, a body over the limit).
+WERKZEUG_DETAILS = (
+    N_("The browser (or proxy) sent a request that this server could not understand."),
+    N_(
+        "The requested URL was not found on the server. If you entered the URL manually "
+        "please check your spelling and try again."
+    ),
+    N_("The method is not allowed for the requested URL."),
+    N_("The data value transmitted exceeds the capacity limit."),
+    N_("The server does not support the media type transmitted in the request."),
+    N_("This user has exceeded an allotted request count. Try again later."),
+    N_(
+        "The server encountered an internal error and was unable to complete your request. "
+        "Either the server is overloaded or there is an error in the application."
+    ),
 )

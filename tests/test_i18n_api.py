@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import re
+import ast
 import uuid
 from io import BytesIO
 from pathlib import Path
@@ -154,11 +154,60 @@ def test_mails_in_german(
 
 def test_every_listed_detail_is_still_said_somewhere() -> None:
     """A listed detail that no code says any more would be a dead catalogue entry."""
-    source = "\n".join(
-        path.read_text(encoding="utf-8")
+    # The string constants of the code (a regex over the text would pair up the quotes inside
+    # other literals wrongly).
+    quoted = {
+        node.value
         for path in PACKAGE.rglob("*.py")
         if path.name != "messages.py"
-    )
-    quoted = set(re.findall(r'"((?:[^"\\]|\\.)*)"', source))
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
+        if isinstance(node, ast.Constant) and isinstance(node.value, str)
+    }
     stale = [detail for detail in messages.DETAILS if detail not in quoted]
     assert stale == []
+
+
+def test_framework_and_input_refusals_in_german(
+    client: FlaskClient, accounts: Accounts, redis: Redis
+) -> None:
+    """Refusals made before any route runs (body checks, unknown URLs, sign-in) are German too."""
+    not_json = client.post(
+        REGISTER, data="{not json", headers={**GERMAN, "Content-Type": "application/json"}
+    )
+    assert problem(not_json, 400)["detail"] == "Der Inhalt der Anfrage ist kein gültiges JSON."
+    form = client.post(REGISTER, data={"username": "x"}, headers=GERMAN)
+    assert problem(form, 415)["detail"].startswith("Dieser Endpunkt erwartet JSON")
+    nul = client.post(
+        "/api/v1/posts", json={"title": "a\x00b", "body": ""}, headers={**accounts.alice, **GERMAN}
+    )
+    assert _fields(problem(nul, 422))["title"] == "Text darf das NUL-Zeichen nicht enthalten."
+    huge = client.post(
+        "/api/v1/posts", json={"title": 2**70, "body": ""}, headers={**accounts.alice, **GERMAN}
+    )
+    assert _fields(problem(huge, 422))["title"].startswith("Zahlen müssen ganze Zahlen von ")
+
+    unknown = problem(client.get("/api/v1/no-such-thing", headers=GERMAN), 404)
+    assert unknown["detail"].startswith("Die angefragte URL gibt es auf diesem Server nicht.")
+    method = problem(client.delete("/api/v1/posts", headers=GERMAN), 405)
+    assert method["detail"] == "Diese Methode ist für die angefragte URL nicht erlaubt."
+    anonymous = problem(client.get("/api/v1/jobs", headers=GERMAN), 401)
+    assert anonymous["detail"].startswith("Anmeldung erforderlich: ")
+    forged = {**GERMAN, "Authorization": "Bearer not.a.token"}
+    assert problem(client.get("/api/v1/jobs", headers=forged), 401)["detail"].startswith(
+        "Das Token ist ungültig: "
+    )
+    # English stays as it was.
+    english = problem(client.get("/api/v1/no-such-thing", headers=ENGLISH), 404)
+    assert english["detail"].startswith("The requested URL was not found on the server.")
+
+
+def test_werkzeug_details_are_werkzeugs_own() -> None:
+    """The catalogue lists Werkzeug's descriptions word for word, or they go untranslated."""
+    from werkzeug import exceptions
+
+    described = {
+        cls.description
+        for cls in vars(exceptions).values()
+        if isinstance(cls, type) and issubclass(cls, exceptions.HTTPException)
+    }
+    assert [detail for detail in messages.WERKZEUG_DETAILS if detail not in described] == []

@@ -27,7 +27,7 @@ from flaskyard.auth import principals
 from flaskyard.auth.principals import generation_key
 from flaskyard.auth.revocation import RedisStore, StoreUnavailable, get_store
 from flaskyard.core.auth import Principal
-from flaskyard.core.problems import problem
+from flaskyard.core.problems import Message, problem
 from flaskyard.settings import current_settings
 from flaskyard.users.services import UserSnapshot
 
@@ -256,8 +256,12 @@ def init_app(app: APIFlask) -> None:
     jwt.user_lookup_loader(_load_user)
     jwt.token_in_blocklist_loader(_is_revoked)
     jwt.decode_key_loader(_decode_key)
-    jwt.unauthorized_loader(lambda reason: _unauthorized(f"Authentication required: {reason}"))
-    jwt.invalid_token_loader(lambda reason: _unauthorized(f"The token is invalid: {reason}"))
+    jwt.unauthorized_loader(
+        lambda reason: _unauthorized(Message("Authentication required: %(reason)s", reason=reason))
+    )
+    jwt.invalid_token_loader(
+        lambda reason: _unauthorized(Message("The token is invalid: %(reason)s", reason=reason))
+    )
     jwt.expired_token_loader(lambda _h, _c: _unauthorized("The token has expired."))
     jwt.revoked_token_loader(lambda _h, _c: _unauthorized("The token has been revoked."))
     jwt.user_lookup_error_loader(
@@ -268,5 +272,6 @@ def init_app(app: APIFlask) -> None:
         lambda exc: problem(503, "Token revocation store is unavailable; try again shortly."),
     )
     app.register_error_handler(
-        UnusableTokenError, lambda exc: _unauthorized(f"The token is invalid: {exc}")
+        UnusableTokenError,
+        lambda exc: _unauthorized(Message("The token is invalid: %(reason)s", reason=str(exc))),
     )
