@@ -33,10 +33,15 @@ def test_sign_up_mistakes_show_beside_the_field(stack: LiveStack, new_context: A
     page.get_by_role("button", name="Sign up").click()
     expect(field_error(page, "Password")).to_have_text("8 to 128 characters.")
     expect(page.get_by_label("Password")).to_be_focused()
+    # The rule is said once (the error takes the hint's place), and once the password is
+    # corrected the message about the old one goes, before the next submit.
+    expect(page.get_by_text("8 to 128 characters.")).to_have_count(1)
+    page.get_by_label("Password").fill("long enough password")
+    expect(page.get_by_label("Password")).not_to_have_attribute("aria-invalid", "true")
+    expect(page.get_by_text("8 to 128 characters.")).to_have_class("hint")
 
     # The server's answer for a taken name, in the language picked.
     page.get_by_label("Username").fill(stack.admin_username)
-    page.get_by_label("Password").fill("long enough password")
     page.get_by_role("button", name="Sign up").click()
     expect(field_error(page, "Username")).to_have_text("That username is already taken.")
     expect(page.get_by_role("button", name="Sign out")).to_have_count(0)

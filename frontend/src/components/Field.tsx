@@ -1,5 +1,6 @@
 // A labelled input, textarea or select with its hint and error beside it.
 import type { ComponentChildren, JSX } from 'preact';
+import { useEffect, useRef, useState } from 'preact/hooks';
 
 type FieldProps = {
   id: string;
@@ -42,13 +43,41 @@ export function FieldNotes({ id, hint, error }: { id: string; hint?: string | un
   );
 }
 
+/**
+ * True once the person edits the field, until its form is submitted again: a message about the
+ * old value would otherwise stay beside the corrected one until the next submit.
+ */
+function useEditedSinceSubmit(): [
+  { current: HTMLInputElement | HTMLTextAreaElement | null },
+  boolean,
+  () => void,
+] {
+  const ref = useRef<HTMLInputElement | HTMLTextAreaElement>(null);
+  const [edited, setEdited] = useState(false);
+  useEffect(() => {
+    const form = ref.current?.form;
+    if (!form) return undefined;
+    const reset = () => setEdited(false);
+    form.addEventListener('submit', reset);
+    return () => form.removeEventListener('submit', reset);
+  }, []);
+  return [ref, edited, () => setEdited(true)];
+}
+
 export function Field(props: FieldProps) {
-  const { id, label, hint, error, multiline, type = 'text', onInput, ...rest } = props;
+  const { id, label, hint, error: given, multiline, type = 'text', onInput, ...rest } = props;
+  const [ref, edited, markEdited] = useEditedSinceSubmit();
+  const error = edited ? undefined : given;
+  const note = hint !== error ? hint : undefined; // a rule broken is said once, as the error
+  const changed = (event: { currentTarget: { value: string } }) => {
+    if (given) markEdited();
+    onInput(event);
+  };
   const shared = {
     ...rest,
     id,
     'aria-invalid': error ? ('true' as const) : undefined,
-    'aria-describedby': describedBy(id, hint, error),
+    'aria-describedby': describedBy(id, note, error),
   };
   // Preact types <input> as one variant per `type`; a runtime-chosen type needs this one cast.
   const inputProps = { ...shared, type } as JSX.IntrinsicElements['input'];
@@ -56,11 +85,11 @@ export function Field(props: FieldProps) {
     <div class={`field${error ? ' has-error' : ''}`}>
       <label for={id}>{label}</label>
       {multiline ? (
-        <textarea {...shared} onInput={(e) => onInput(e)} />
+        <textarea {...shared} ref={ref as { current: HTMLTextAreaElement | null }} onInput={changed} />
       ) : (
-        <input {...inputProps} onInput={(e) => onInput(e)} />
+        <input {...inputProps} ref={ref as { current: HTMLInputElement | null }} onInput={changed} />
       )}
-      <FieldNotes id={id} hint={hint} error={error} />
+      <FieldNotes id={id} hint={note} error={error} />
     </div>
   );
 }
