@@ -361,6 +361,11 @@ def german_then_sign_out(page: Page) -> None:
     expect(page.get_by_role("link", name="Neuer Beitrag")).to_be_visible()
     expect(page.get_by_role("combobox", name="Sprache")).to_be_visible()
     check_accessibility(page, "/ (de)")
+    # The worker's progress messages, stored in English, read in German on the page.
+    page.get_by_role("link", name="Aufträge", exact=True).click()
+    settled(page)
+    expect(page.get_by_text("Schritt 6 von 6").first).to_be_visible()
+    expect(page.get_by_text("Step 6 of 6")).to_have_count(0)
     page.get_by_role("button", name="Abmelden").click()
     expect(page.get_by_role("link", name="Anmelden")).to_be_visible()
     expect(page.get_by_role("link", name="Neuer Beitrag")).to_have_count(0)

@@ -31,6 +31,26 @@ export function jobStatusLabel(status: string | undefined): string {
   return key ? t(key) : (status ?? '?');
 }
 
+/** The worker's progress messages (English, stored with the job) in the page's language. */
+const MESSAGES: ReadonlyArray<readonly [RegExp, MessageKey]> = [
+  [/^Step (\d+) of (\d+)$/, 'jobMessageStep'],
+  [/^Exported (\d+) of (\d+)$/, 'jobMessageExported'],
+  [/^Imported (\d+) of (\d+)$/, 'jobMessageImported'],
+  [/^Export ready$/, 'jobMessageExportReady'],
+  [/^Reading image$/, 'jobMessageReadingImage'],
+  [/^Thumbnail ready$/, 'jobMessageThumbnailReady'],
+  [/^Canceled by its owner\.$/, 'jobMessageCanceledByOwner'],
+  [/^Its worker stopped mid-run; the job runs again\.$/, 'jobMessageRetrying'],
+];
+
+export function jobMessage(message: string): string {
+  for (const [pattern, key] of MESSAGES) {
+    const found = pattern.exec(message);
+    if (found) return t(key, { n: found[1] ?? '', of: found[2] ?? '' });
+  }
+  return message; // one the table does not know: as the server wrote it
+}
+
 function record(value: unknown): Record<string, unknown> | null {
   return typeof value === 'object' && value !== null && !Array.isArray(value) ? (value as Record<string, unknown>) : null;
 }
@@ -116,7 +136,7 @@ export function JobCard({ job, showOwner = false }: { job: Job; showOwner?: bool
       <ProgressBar value={job.progress ?? 0} label={t('jobProgress', { type: label })} />
       <p class="job-status">
         {t('jobStatusLine', { status: jobStatusLabel(job.status), percent: job.progress ?? 0 })}
-        {job.message ? ` — ${job.message}` : ''}
+        {job.message ? ` — ${jobMessage(job.message)}` : ''}
       </p>
       {job.status === 'failed' && job.error && <p class="field-error">{job.error}</p>}
       <ResultView job={job} />
