@@ -58,6 +58,25 @@ def test_client_routes_serve_index(spa: FlaskClient, path: str) -> None:
     _assert_index(_get(spa, path))
 
 
+def test_dev_mail_page_is_404_where_the_mailbox_is_off(
+    app_config: dict[str, Any], frontend: Path, request: pytest.FixtureRequest
+) -> None:
+    app_config.update(FRONTEND_DIR=frontend, DEV_MAILBOX=False)
+    app: APIFlask = request.getfixturevalue("app")
+    response = _get(app.test_client(), "/dev/mail")
+    assert response.status_code == 404
+    # The SPA still renders it, to say why there is nothing to see.
+    assert response.get_data(as_text=True) == INDEX
+
+
+def test_dev_mail_page_where_the_mailbox_is_on(
+    app_config: dict[str, Any], frontend: Path, request: pytest.FixtureRequest
+) -> None:
+    app_config.update(FRONTEND_DIR=frontend, DEV_MAILBOX=True)
+    app: APIFlask = request.getfixturevalue("app")
+    _assert_index(_get(app.test_client(), "/dev/mail"))
+
+
 def test_index_html_by_name_is_not_cached(spa: FlaskClient) -> None:
     _assert_index(_get(spa, "/index.html"))
 

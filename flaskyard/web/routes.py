@@ -14,6 +14,9 @@ bp = APIBlueprint("web", __name__, enable_openapi=False)
 NOTICE_PAGE = Path(__file__).with_name("notice.html")
 DEFAULT_FRONTEND_DIR = Path(__file__).with_name("dist")
 ASSET_MAX_AGE = 365 * 24 * 3600
+#: The SPA's development-only page: where the mailbox is off (always in production) the page
+#: still renders and says so, but its status is 404, as for a page that is not there.
+DEV_MAIL_PAGE = "dev/mail"
 
 
 def _frontend_dir() -> Path:
@@ -58,7 +61,10 @@ def spa(path: str = "") -> Response:
     top_level = _frontend_dir() / path
     if path and "/" not in path and path != "index.html" and top_level.is_file():
         return send_from_directory(_frontend_dir(), path, max_age=3600)
-    return _index()
+    response = _index()
+    if path.rstrip("/") == DEV_MAIL_PAGE and not current_settings().dev_mailbox:
+        response.status_code = 404
+    return response
 
 
 def static_file(filename: str) -> Response:
