@@ -157,8 +157,16 @@ def _has_body() -> bool:
     return bool(length) or (length is None and chunked)
 
 
+#: Pages of the web app (its index for every client route, its files): they read nothing from
+#: the request, and a person who follows a mangled link gets the app, which says what is wrong,
+#: rather than a JSON error.
+PAGE_BLUEPRINT = "web"
+
+
 def check_request() -> Response | None:
     """Refuse what no endpoint can take; None lets the request through."""
+    if request.blueprint == PAGE_BLUEPRINT:
+        return None
     messages: dict[str, Any] = {}
     query = _errors(_check_pairs(request.args))
     if query:

@@ -77,6 +77,12 @@ def test_dev_mail_page_where_the_mailbox_is_on(
     _assert_index(_get(app.test_client(), "/dev/mail"))
 
 
+def test_a_mangled_query_on_a_client_route_is_still_the_app(spa: FlaskClient) -> None:
+    """The page, not a JSON 422: the app asks the API, which names the field, and shows that."""
+    _assert_index(_get(spa, "/admin/users?q=a%00b"))
+    assert _get(spa, "/api/v1/users?q=a%00b").status_code == 422
+
+
 def test_index_html_by_name_is_not_cached(spa: FlaskClient) -> None:
     _assert_index(_get(spa, "/index.html"))
 
