@@ -57,10 +57,13 @@ function NotFound() {
   );
 }
 
+/** Post ids are UUIDs: any other `:id` is no page of ours (rather than the API's 404 text). */
+const ID_PATTERN = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
 function resolve(path: string): { route: Route | null; params: Record<string, string> } {
   for (const route of ROUTES) {
     const params = match(route.pattern, path);
-    if (params) return { route, params };
+    if (params && (params['id'] === undefined || ID_PATTERN.test(params['id']))) return { route, params };
   }
   return { route: null, params: {} };
 }

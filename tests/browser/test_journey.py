@@ -243,6 +243,11 @@ def thumbnail_in_the_feed_signed_out(page: Page, post_id: str, shots: Path) -> N
     loaded = "img => img.complete && img.naturalWidth > 0"
     page.wait_for_function(loaded, arg=image.element_handle())
     shoot(page, shots, "web-feed")
+    # Past the last page, and a post address that cannot be one: the app says so in its words.
+    visit(page, "/?page=999")
+    expect(page.get_by_text("No posts on this page.")).to_be_visible()
+    visit(page, "/posts/not-a-post")
+    expect(page.get_by_role("heading", name="Page not found")).to_be_visible()
 
 
 def jobs(page: Page, shots: Path, tmp_path: Path) -> None:

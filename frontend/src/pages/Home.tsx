@@ -80,7 +80,12 @@ export default function Home() {
       </div>
       <ProblemAlert problem={problem} />
       {!posts && !problem && <Loading />}
-      {posts && posts.items.length === 0 && <p class="empty">{t('noPosts')}</p>}
+      {posts && posts.items.length === 0 && posts.total === 0 && <p class="empty">{t('noPosts')}</p>}
+      {posts && posts.items.length === 0 && posts.total > 0 && (
+        <p class="empty">
+          {t('noPostsOnPage')} <a href="/">{t('firstPage')}</a>
+        </p>
+      )}
       {posts && posts.items.length > 0 && (
         <div class="feed">
           {posts.items.map((post) => (
