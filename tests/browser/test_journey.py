@@ -371,6 +371,16 @@ def german_then_sign_out(page: Page) -> None:
     settled(page)
     expect(page.get_by_text("Schritt 6 von 6").first).to_be_visible()
     expect(page.get_by_text("Step 6 of 6")).to_have_count(0)
+    # And why a job failed.
+    page.get_by_label("Auftragsart").select_option(label="Demo (zählt Schritte)")
+    for label, value in (("Sekunden", "1"), ("Schritte", "2"), ("Fehler bei Schritt", "1")):
+        page.get_by_label(label, exact=True).fill(value)
+    page.get_by_role("button", name="Starten").click()
+    demo = page.get_by_role("progressbar", name="Fortschritt: Demo (zählt Schritte)")
+    failing = page.get_by_role("listitem").filter(has=demo).first
+    expect(failing.get_by_text("Wie gewünscht bei Schritt 1 von 2 fehlgeschlagen.")).to_be_visible(
+        timeout=JOB_TIMEOUT_MS
+    )
     page.get_by_role("button", name="Abmelden").click()
     expect(page.get_by_role("link", name="Anmelden")).to_be_visible()
     expect(page.get_by_role("link", name="Neuer Beitrag")).to_have_count(0)

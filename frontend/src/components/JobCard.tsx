@@ -43,12 +43,32 @@ const MESSAGES: ReadonlyArray<readonly [RegExp, MessageKey]> = [
   [/^Its worker stopped mid-run; the job runs again\.$/, 'jobMessageRetrying'],
 ];
 
-export function jobMessage(message: string): string {
-  for (const [pattern, key] of MESSAGES) {
-    const found = pattern.exec(message);
+/** Why a job failed, as the worker wrote it (English), for the same treatment. */
+const ERRORS: ReadonlyArray<readonly [RegExp, MessageKey]> = [
+  [/^Failed at step (\d+) of (\d+), as asked\.$/, 'jobErrorFailAt'],
+  [/^The job ran past its (\d+) s limit\.$/, 'jobErrorTimeout'],
+  [/^The job was abandoned: its worker stopped mid-run\.$/, 'jobErrorAbandoned'],
+  [/^That upload does not exist or is not yours\.$/, 'jobErrorUpload'],
+  [/^Only zip and JSON uploads can be imported\.$/, 'jobErrorImportType'],
+  [/^The archive has no posts\.json\.$/, 'jobErrorNoPosts'],
+  [/^posts\.json is not valid JSON\.$/, 'jobErrorNotJson'],
+  [/^Expected a list of posts, or an object with a "posts" list\.$/, 'jobErrorShape'],
+];
+
+function translated(text: string, table: ReadonlyArray<readonly [RegExp, MessageKey]>): string {
+  for (const [pattern, key] of table) {
+    const found = pattern.exec(text);
     if (found) return t(key, { n: found[1] ?? '', of: found[2] ?? '' });
   }
-  return message; // one the table does not know: as the server wrote it
+  return text; // one the table does not know: as the server wrote it
+}
+
+export function jobError(error: string): string {
+  return translated(error, ERRORS);
+}
+
+export function jobMessage(message: string): string {
+  return translated(message, MESSAGES);
 }
 
 function record(value: unknown): Record<string, unknown> | null {
@@ -138,7 +158,7 @@ export function JobCard({ job, showOwner = false }: { job: Job; showOwner?: bool
         {t('jobStatusLine', { status: jobStatusLabel(job.status), percent: job.progress ?? 0 })}
         {job.message ? ` — ${jobMessage(job.message)}` : ''}
       </p>
-      {job.status === 'failed' && job.error && <p class="field-error">{job.error}</p>}
+      {job.status === 'failed' && job.error && <p class="field-error">{jobError(job.error)}</p>}
       <ResultView job={job} />
       {!ended && (
         <button type="button" class="button-secondary button-small" disabled={cancelling} onClick={() => void cancel()}>
