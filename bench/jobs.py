@@ -39,7 +39,7 @@ flush one that holds persistent keys other than RQ's; and a fresh Postgres datab
 1 on a harness error, 130 on Ctrl-C.
 
 Settings (environment): BENCH_JOBS_NOOP (2000), BENCH_JOBS_DB (200), BENCH_JOBS_ROUNDS (1),
-BENCH_JOBS_REDIS_URL (redis://127.0.0.1:6379/14), BENCH_JOBS_DB_NAME (flaskyard_bench_jobs),
+BENCH_JOBS_REDIS_URL (redis://127.0.0.1:6379/12), BENCH_JOBS_DB_NAME (flaskyard_bench_jobs),
 BENCH_PG_HOST (127.0.0.1), BENCH_PG_PORT (5432), BENCH_PG_USER (postgres).
 """
 
@@ -144,7 +144,7 @@ class RunResult:
 
 
 def load_config() -> JobsConfig:
-    redis_url = os.environ.get("BENCH_JOBS_REDIS_URL", "redis://127.0.0.1:6379/14")
+    redis_url = os.environ.get("BENCH_JOBS_REDIS_URL", "redis://127.0.0.1:6379/12")
     _require_loopback("BENCH_JOBS_REDIS_URL", urlsplit(redis_url).hostname or "")
     db_name = os.environ.get("BENCH_JOBS_DB_NAME", "flaskyard_bench_jobs")
     if not re.fullmatch(r"[a-z_][a-z0-9_]*bench[a-z0-9_]*", db_name):
