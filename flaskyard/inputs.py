@@ -177,7 +177,7 @@ def check_request() -> Response | None:
     settings = current_settings()
     # Smaller than an upload: a JSON body is read whole into memory, then parsed.
     _cap_body(settings.MAX_JSON_BYTES if request.is_json else settings.max_content_length)
-    if not request.is_json and _has_body() and _takes_json():
+    if not request.is_json and _takes_json():
         # Otherwise the view would see no JSON at all and answer "field missing" (422). The
         # body is read first (under its cap: 413 past it), so the client hears the answer.
         request.get_data()
