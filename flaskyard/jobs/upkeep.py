@@ -3,13 +3,16 @@
 RQ ends some jobs without running our code: a work horse killed mid-job, a job whose worker
 stopped heartbeating. These steps write that end down, each committing its own transaction
 (they are callers of :mod:`flaskyard.jobs.services`, like a route), and none of them lets a
-database error reach the worker: the next maintenance pass tries again.
+database error reach the worker: the next maintenance pass tries again. RQ's StopRequested,
+which its Ctrl-C handler raises wherever an idle worker happens to be, always goes through.
 """
 
 from __future__ import annotations
 
 import logging
 import uuid
+
+from rq.exceptions import StopRequested
 
 from flaskyard.extensions import db
 from flaskyard.jobs import services
@@ -35,6 +38,8 @@ def record_abandoned(found: list[tuple[str, bool]]) -> None:
                 )
         except ValueError:
             pass  # not one of our jobs (its id is no UUID)
+        except StopRequested:
+            raise  # Ctrl-C reached an idle worker here: it must stop
         except Exception:  # the maintenance pass reconciles what is left
             db.session.rollback()
             log.warning("recording abandoned job %s failed", rq_job_id, exc_info=True)
@@ -50,6 +55,8 @@ def reconcile_one(rq_job_id: str) -> None:
             db.session.commit()
     except ValueError:
         pass  # not one of our jobs (its id is no UUID)
+    except StopRequested:
+        raise  # Ctrl-C reached an idle worker here: it must stop
     except Exception:  # the maintenance pass retries; the worker goes on
         db.session.rollback()
         log.warning("reconciling job %s failed", rq_job_id, exc_info=True)
@@ -62,6 +69,8 @@ def reconcile_stale() -> None:
     try:
         changed = services.reconcile_stale(session=db.session)
         db.session.commit()
+    except StopRequested:
+        raise  # Ctrl-C reached an idle worker here: it must stop
     except Exception:  # the worker must outlive a database hiccup; the next pass retries
         db.session.rollback()
         log.warning("reconciling job rows failed", exc_info=True)
@@ -82,6 +91,8 @@ def observe(rq_job_id: str, seconds: float) -> None:
             JOB_DURATION.labels(row.type).observe(seconds)
     except ValueError:
         pass  # not one of our jobs (its id is no UUID)
+    except StopRequested:
+        raise  # Ctrl-C reached an idle worker here: it must stop
     except Exception:  # a metric is never worth a worker
         log.warning("recording metrics for job %s failed", rq_job_id, exc_info=True)
     finally:
