@@ -67,16 +67,14 @@ def register(data: dict[str, str]) -> Any:
 )
 def login(data: dict[str, Any]) -> Any:
     """A new access and refresh token; 401 looks the same for unknown users and bad passwords."""
-    user = services.authenticate(
-        session=db.session, login=data["username"], password=data["password"]
+    account = services.authenticate(
+        session=db.session, engine=db.engine, login=data["username"], password=data["password"]
     )
-    if user is None:
+    if account is None:
         abort(401, detail=str(INVALID_LOGIN))
     if db.session.dirty:
-        # A rehashed password. A plain sign-in writes nothing, and a commit would expire
-        # the user and cost another query to read it back for the tokens.
-        db.session.commit()
-    return tokens.pair_response(tokens.issue_pair(user), cookie=data["cookie"])
+        db.session.commit()  # a rehashed password; a plain sign-in writes nothing
+    return tokens.pair_response(tokens.issue_pair(account), cookie=data["cookie"])
 
 
 @bp.post("/refresh")

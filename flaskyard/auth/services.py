@@ -6,7 +6,7 @@ import uuid
 from typing import Any
 
 import sqlalchemy as sa
-from flask import current_app, g, has_request_context
+from flask import current_app, has_request_context, request
 from itsdangerous import BadSignature, SignatureExpired
 
 from flaskyard.auth import mails
@@ -15,7 +15,7 @@ from flaskyard.users.models import User, normalize_key
 from flaskyard.users.passwords import EXTENSION_KEY as HASHER_KEY
 from flaskyard.users.passwords import hash_password, verify_password
 from flaskyard.users.schemas import PASSWORD_MAX, PASSWORD_MIN
-from flaskyard.users.services import find_user
+from flaskyard.users.services import SignInRecord, find_sign_in, find_user
 
 RESET_MAX_AGE = 3600
 VERIFY_MAX_AGE = 48 * 3600
@@ -37,33 +37,43 @@ def _dummy_hash() -> str:
 _LOOKUPS = "flaskyard_login_lookups"
 
 
-def login_user(*, session: DbSession, login: str) -> User | None:
+def login_user(*, engine: sa.Engine, login: str) -> SignInRecord | None:
     """The account a sign-in names, looked up once per request.
 
     The per-account rate limit keys on it (when checking, and again when counting a failure)
     and so does :func:`authenticate`: one query serves all three.
     """
     if not has_request_context():
-        return find_user(session=session, login=login)
-    lookups: dict[str, User | None] = g.setdefault(_LOOKUPS, {})
+        return find_sign_in(engine=engine, login=login)
+    # Kept with the request itself: ``g`` belongs to the app context, which a caller may
+    # hold open across several requests (a CLI command, a test), and a record is a snapshot.
+    lookups: dict[str, SignInRecord | None] = request.environ.setdefault(_LOOKUPS, {})
     key = normalize_key(login)
     if key not in lookups:
-        lookups[key] = find_user(session=session, login=login)
+        lookups[key] = find_sign_in(engine=engine, login=login)
     return lookups[key]
 
 
-def authenticate(*, session: DbSession, login: str, password: str) -> User | None:
-    """The active user with this username/email and password, or None (same cost either way)."""
-    user = login_user(session=session, login=login)
-    if user is None:
+def authenticate(
+    *, session: DbSession, engine: sa.Engine, login: str, password: str
+) -> SignInRecord | None:
+    """The active account with this username/email and password, or None (same cost either way).
+
+    A plain sign-in only reads. When the stored hash used older parameters, the new hash is
+    set on the model in ``session`` (the caller commits).
+    """
+    account = login_user(engine=engine, login=login)
+    if account is None:
         verify_password(_dummy_hash(), password)
         return None
-    ok, new_hash = verify_password(user.password_hash, password)
-    if not ok or not user.active:
+    ok, new_hash = verify_password(account.password_hash, password)
+    if not ok or not account.active:
         return None
     if new_hash is not None:
-        user.password_hash = new_hash
-    return user
+        user = session.get(User, account.id)
+        if user is not None:
+            user.password_hash = new_hash
+    return account
 
 
 def send_verification(user: User) -> None:

@@ -35,7 +35,7 @@ def account_key() -> str:
     login = ""
     if isinstance(data, dict):
         login = str(data.get("username") or data.get("email") or "")[:254]
-    user = login_user(session=db.session, login=login) if login else None
+    user = login_user(engine=db.engine, login=login) if login else None
     subject = f"id:{user.id}" if user is not None else f"login:{normalize_key(login)}"
     return f"{_prefix()}:account:{subject}"
 
@@ -73,6 +73,19 @@ def hide_counters(response: Response) -> Response:
     return response
 
 
+def skip_counters(response: Response) -> Response:
+    """Spare the limiter its window lookup for the counters :func:`hide_counters` drops.
+
+    Runs just before the limiter's own ``after_request``, which would otherwise read the
+    window from Redis (a round trip per sign-in) only to build X-RateLimit-* headers. A 429
+    keeps its limit: its Retry-After comes from that same lookup. Failed sign-ins are still
+    counted (the limiter does that before it looks at the headers).
+    """
+    if request.endpoint in SILENT_ENDPOINTS and response.status_code != 429:
+        limiter.context.view_rate_limit = None
+    return response
+
+
 def init_app(app: Flask) -> None:
     """Bind the limiter to Redis (or memory without Redis)."""
     app.config.setdefault("RATELIMIT_STORAGE_URI", get_settings(app).REDIS_URL or "memory://")
@@ -90,3 +103,4 @@ def init_app(app: Flask) -> None:
         for hook in hooks
         if getattr(hook, "__func__", None) is not Limiter._check_request_limit
     ]
+    app.after_request(skip_counters)

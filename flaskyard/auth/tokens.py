@@ -7,7 +7,7 @@ import time
 import uuid
 from collections import OrderedDict
 from hmac import compare_digest
-from typing import Any
+from typing import Any, Protocol
 
 import jwt as pyjwt
 from apiflask import APIFlask
@@ -142,6 +142,18 @@ class _SingleDecodeJWTManager(JWTManager):
 jwt = _SingleDecodeJWTManager()
 
 
+class TokenSubject(Protocol):
+    """Whom a token pair is for: any signed-in user, or the account a sign-in just checked."""
+
+    @property
+    def id(self) -> uuid.UUID:
+        """The user's id (the tokens' subject)."""
+
+    @property
+    def token_version(self) -> int:
+        """The user's token version, bumped to sign them out everywhere."""
+
+
 class UnusableTokenError(Exception):
     """The token names its own key or is otherwise unusable."""
 
@@ -150,7 +162,7 @@ def _seconds_left(claims: dict[str, Any]) -> int:
     return max(1, int(claims["exp"] - time.time()) + 1)
 
 
-def issue_pair(user: Principal, family: str | None = None) -> dict[str, Any]:
+def issue_pair(user: TokenSubject, family: str | None = None) -> dict[str, Any]:
     """A new access and refresh token for ``user`` in login ``family`` (new login if None)."""
     claims = {FAMILY_CLAIM: family or uuid.uuid4().hex, VERSION_CLAIM: user.token_version}
     identity = str(user.id)

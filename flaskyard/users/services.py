@@ -171,6 +171,41 @@ _SNAPSHOT = (
 )
 
 
+@dataclass(frozen=True, slots=True)
+class SignInRecord:
+    """What a sign-in needs of an account: who it is, its hash, and whether it may sign in."""
+
+    id: uuid.UUID
+    password_hash: str
+    active: bool
+    token_version: int
+
+
+_SIGN_IN = sa.select(
+    _users.c.id, _users.c.password_hash, _users.c.active, _users.c.token_version
+).where(
+    sa.or_(_users.c.username_key == sa.bindparam("key"), _users.c.email_key == sa.bindparam("key"))
+)
+
+
+def find_sign_in(*, engine: sa.Engine, login: str) -> SignInRecord | None:
+    """The account a username or email names (case-insensitively), for checking a password.
+
+    Read-only, so on an autocommit connection: one round trip (no BEGIN and ROLLBACK), plain
+    Core rows, and the request's session stays unused unless the sign-in has to write.
+    """
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+        row = connection.execute(_SIGN_IN, {"key": normalize_key(login)}).first()
+    if row is None:
+        return None
+    return SignInRecord(
+        id=row.id,
+        password_hash=row.password_hash,
+        active=bool(row.active),
+        token_version=int(row.token_version),
+    )
+
+
 def load_snapshot(*, session: DbSession, user_id: uuid.UUID) -> UserSnapshot | None:
     """The user ``user_id`` with their role names in one round trip, or None.
 

@@ -16,6 +16,7 @@ from flaskyard.extensions import db
 from flaskyard.users.passwords import GATE_KEY, HashGate, HashingBusyError
 from tests.support.api import login, problem
 from tests.support.backends import TWO_BACKENDS
+from tests.support.costs import counting
 from tests.support.factories import UserFactory
 
 USERS_QUERY = re.compile(r"\bFROM users\b", re.IGNORECASE)
@@ -41,6 +42,36 @@ def test_a_sign_in_looks_the_user_up_once(
         sa.event.remove(engine, "before_cursor_execute", on_statement)
     assert response.status_code == (200 if password.startswith("correct") else 401)
     assert len([s for s in statements if USERS_QUERY.search(s)]) == 1, "\n".join(statements)
+
+
+@TWO_BACKENDS
+@pytest.mark.usefixtures("redis_url")
+@pytest.mark.parametrize(
+    ("password", "status", "round_trips"),
+    # The address's window (counted), the account's (only looked at); a failure is then
+    # counted against the account too.
+    [("correct horse battery", 200, 2), ("wrong password", 401, 3)],
+)
+def test_a_sign_in_costs_one_statement_and_its_rate_limits(
+    app: APIFlask,
+    client: FlaskClient,
+    make_user: UserFactory,
+    monkeypatch: pytest.MonkeyPatch,
+    password: str,
+    status: int,
+    round_trips: int,
+) -> None:
+    make_user("alice")
+    make_user("bob")
+    assert login(client, "bob", "correct horse battery").status_code == 200  # scripts loaded
+    with counting(app, monkeypatch) as cost:
+        response = login(client, "alice", password)
+    assert response.status_code == status
+    # The account lookup, on its own autocommit connection: no BEGIN, no ROLLBACK, no write;
+    # and no window read just to build the rate-limit headers a sign-in never shows.
+    assert cost.statements == 1, cost
+    assert cost.redis_round_trips == round_trips, cost
+    assert not [h for h in response.headers.keys() if h.lower().startswith("x-ratelimit-")]
 
 
 def test_the_gate_refuses_beyond_its_queue() -> None:
