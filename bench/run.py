@@ -9,8 +9,11 @@ ratio of each Flaskyard endpoint to the baseline measured in the same round, wri
 ``bench/results/latest.json``, stops the servers and drops the database.
 
 Flaskyard runs with ``LOGIN_RATE_LIMIT_IP=1000000 per minute`` (shipped default: 60 per minute),
-otherwise wrk's logins from one address would be throttled to 429 within a second. Every other
-setting is the production default.
+otherwise wrk's logins from one address would be throttled to 429 within a second, and with
+``PASSWORD_HASH_CONCURRENCY`` sized to the bench's workers (``hash_slots``: the box-wide number of
+hashes at once that the shipped sizing allows, never more). Every other setting is the
+production default. The raw argon2id rate the login row is held to is measured in every round,
+right after that round's sign-ins.
 
 Exit status: 0 when the measurements were taken (whether or not the goal was met), 1 on a
 harness error (wrk missing, a server failing to start, a non-2xx answer, ...), 130 on Ctrl-C.
@@ -51,6 +54,7 @@ from harness import HarnessError, run_harness
 from plots import load_jobs, write_plots
 from psycopg import sql
 
+from flaskyard.boot import default_workers
 from flaskyard.config import ALIASES, setting_names
 from flaskyard.users.passwords import OWASP_PARAMETERS, make_hasher
 
@@ -300,6 +304,18 @@ def clean_environment() -> dict[str, str]:
     }
 
 
+def hash_slots(workers: int) -> int:
+    """Hashes at once per process, so that ``workers`` processes hold the shipped box-wide bound.
+
+    Shipped, gunicorn runs ``default_workers()`` processes (2 x CPUs + 1) with one hash each.
+    The bench runs fewer (``BENCH_WORKERS``, as the baseline), and one hash per process would
+    then leave a core idle whenever gunicorn hands two sign-ins to the same worker, measuring
+    how sign-ins spread rather than what one costs. So each process gets the shipped total
+    divided among the bench's processes (rounded down: never more hashes than shipped).
+    """
+    return max(1, default_workers() // workers)
+
+
 def app_environment(config: Config, base: Mapping[str, str], instance_dir: Path) -> dict[str, str]:
     """Production settings for Flaskyard with throwaway secrets and quiet request logging."""
     return {
@@ -312,6 +328,7 @@ def app_environment(config: Config, base: Mapping[str, str], instance_dir: Path)
         "LOG_LEVEL": "WARNING",
         "INSTANCE_DIR": str(instance_dir),
         "LOGIN_RATE_LIMIT_IP": BENCH_LOGIN_RATE_LIMIT_IP,
+        "PASSWORD_HASH_CONCURRENCY": str(hash_slots(config.workers)),
     }
 
 
@@ -830,7 +847,9 @@ def print_table(summary: Mapping[str, Any]) -> None:
     print("public list ignores; users/me checks it (token, one Redis MGET of revocation and")
     print("the user's generation, the user from memory while it holds).")
     print(f"login: LOGIN_RATE_LIMIT_IP raised to '{BENCH_LOGIN_RATE_LIMIT_IP}' for this run")
-    print("(shipped default '60 per minute'); each login verifies argon2id m=19 MiB, t=2, p=1.")
+    print("(shipped default '60 per minute'); each login verifies argon2id m=19 MiB, t=2, p=1;")
+    slots, shipped = summary["login"]["hash_slots_per_worker"], default_workers()
+    print(f"PASSWORD_HASH_CONCURRENCY={slots} per worker (shipped: 1 x {shipped} workers).")
 
 
 def print_granian_table(granian: Mapping[str, Any]) -> None:
@@ -933,6 +952,7 @@ def benchmark(config: Config, wrk: str, workdir: Path) -> dict[str, Any]:
     recreate_database(config)
     rounds: list[dict[str, WrkResult]] = []
     granian_rounds: list[dict[str, WrkResult]] = []
+    verify_rates: list[float] = []
     login = make_login(workdir)
     try:
         flask = [sys.executable, "-m", "flask", "--app", "flaskyard"]
@@ -1015,11 +1035,15 @@ def benchmark(config: Config, wrk: str, workdir: Path) -> dict[str, Any]:
                             f"  p50 {result.p50_ms:6.2f} ms  p99 {result.p99_ms:7.2f} ms"
                             + (f"  socket errors {result.socket_errors}" if errors else "")
                         )
+                        if endpoint.login and kind == "gunicorn":
+                            # The hash's own rate on this box now, for this round's login row.
+                            verify_rates.append(raw_verify_rate(min(5.0, float(config.duration_s))))
+                            print(
+                                f"  round {number}/{config.rounds} {'argon2id verify':<19}"
+                                f" {verify_rates[-1]:>9.1f} /s  ({os.cpu_count()} threads in this"
+                                f" process; logins {result.rps / verify_rates[-1]:.2f} of it)"
+                            )
                     (rounds if kind == "gunicorn" else granian_rounds).append(measured)
-            verify_rate = raw_verify_rate(min(5.0, float(config.duration_s)))
-            print(
-                f"  argon2id verify, {os.cpu_count()} threads in this process: {verify_rate:.1f}/s"
-            )
             busy_healthz = healthz_under_logins(wrk, config, servers, login, LOGINS_IN_FLIGHT)
             print(
                 f"  healthz with {LOGINS_IN_FLIGHT} logins in flight: {busy_healthz.rps:.0f} req/s"
@@ -1037,7 +1061,7 @@ def benchmark(config: Config, wrk: str, workdir: Path) -> dict[str, Any]:
     summary = summarize(rounds)
     granian = summarize_granian(config, rounds, granian_rounds) if granian_rounds else None
     ratio = summary["ratios"][GOAL_ENDPOINT]["median"]
-    logins = summary["endpoints"]["login"]["rps"]
+    shares = [r["login"].rps / rate for r, rate in zip(rounds, verify_rates, strict=True)]
     idle_p99 = summary["endpoints"]["healthz"]["p99_ms"]
     return {
         **provenance(),
@@ -1052,9 +1076,13 @@ def benchmark(config: Config, wrk: str, workdir: Path) -> dict[str, Any]:
             "rounds": config.rounds,
             "posts": config.posts,
             "order": [e.name for e in ENDPOINTS],
-            "app_overrides": {"LOGIN_RATE_LIMIT_IP": BENCH_LOGIN_RATE_LIMIT_IP},
+            "app_overrides": {
+                "LOGIN_RATE_LIMIT_IP": BENCH_LOGIN_RATE_LIMIT_IP,
+                "PASSWORD_HASH_CONCURRENCY": str(hash_slots(config.workers)),
+            },
             "app_uncached_overrides": {
                 "LOGIN_RATE_LIMIT_IP": BENCH_LOGIN_RATE_LIMIT_IP,
+                "PASSWORD_HASH_CONCURRENCY": str(hash_slots(config.workers)),
                 "POSTS_CACHE": "false",
             },
         },
@@ -1069,11 +1097,14 @@ def benchmark(config: Config, wrk: str, workdir: Path) -> dict[str, Any]:
             "uncached_ratio": summary["ratios"]["posts_list_uncached"]["median"],
         },
         "login": {
-            "raw_verify_per_s": verify_rate,
-            "logins_per_s": logins,
-            "share": logins / verify_rate,
+            "raw_verify_per_s": statistics.median(verify_rates),
+            "raw_verify_per_s_rounds": verify_rates,
+            "logins_per_s": summary["endpoints"]["login"]["rps"],
+            "share": statistics.median(shares),
+            "share_rounds": shares,
+            "hash_slots_per_worker": hash_slots(config.workers),
             "min_share": LOGIN_GOAL,
-            "met": logins / verify_rate >= LOGIN_GOAL,
+            "met": statistics.median(shares) >= LOGIN_GOAL,
         },
         "healthz_under_logins": {
             "logins_in_flight": LOGINS_IN_FLIGHT,
@@ -1192,13 +1223,16 @@ def write_benchmarks(document: Mapping[str, Any]) -> None:
     lines += [
         "",
         "Median of the rounds. The login row counts successful sign-ins; it runs two clients",
-        "per worker (the sign-in gate admits one hash and one waiter per process), each",
-        "sign-in on a new connection; a refused client pauses 50 ms. Hashes run at nice +5.",
+        "per worker, each sign-in on a new connection; a refused client pauses 50 ms. Hashes",
+        f"run at nice +5, {login['hash_slots_per_worker']} at once per worker (the box-wide",
+        "bound of the shipped sizing, one per worker at 2 x CPUs + 1 workers). The raw rate is",
+        "measured in each round right after its sign-ins; the share is the median of the",
+        "rounds' shares.",
         "",
         *(f"- {line}" for line in _verdict(document)),
         "",
         f"- raw argon2id verify rate (m=19 MiB, t=2, p=1, one thread per CPU): "
-        f"{login['raw_verify_per_s']:.1f}/s; logins/s {login['logins_per_s']:.1f} = "
+        f"{login['raw_verify_per_s']:.1f}/s; logins/s {login['logins_per_s']:.1f}; "
         f"**{login['share']:.2f}** of it (goal >= {login['min_share']:.2f})",
         f"- `/healthz` p99 with {busy['logins_in_flight']} sign-ins in flight: "
         f"{busy['p99_ms']:.2f} ms = **{busy['p99_multiple']:.2f}x** its idle p99 "
@@ -1242,9 +1276,9 @@ def _verdict(document: Mapping[str, Any]) -> list[str]:
             f"{granian['min_app_speedup']:.2f}x): " + ("PASS" if granian["met"] else "MISSED")
         )
     return lines + [
-        f"login: {login['logins_per_s']:.1f} logins/s = {login['share']:.2f} of the raw argon2id "
-        f"verify rate ({login['raw_verify_per_s']:.1f}/s) (goal >= {login['min_share']:.2f}): "
-        + ("PASS" if login["met"] else "MISSED"),
+        f"login: {login['logins_per_s']:.1f} logins/s, {login['share']:.2f} of the raw argon2id "
+        f"verify rate ({login['raw_verify_per_s']:.1f}/s; median of the rounds) "
+        f"(goal >= {login['min_share']:.2f}): " + ("PASS" if login["met"] else "MISSED"),
         f"healthz p99 with {busy['logins_in_flight']} logins in flight: {busy['p99_ms']:.2f} ms = "
         f"{busy['p99_multiple']:.2f}x idle ({busy['idle_p99_ms']:.2f} ms) "
         f"(goal <= {busy['max_multiple']:.0f}x): " + ("PASS" if busy["met"] else "MISSED"),
