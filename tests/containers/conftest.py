@@ -322,17 +322,21 @@ def sign_up(base: str) -> str:
     return token
 
 
+def start_demo_job(base: str, token: str, **params: Any) -> dict[str, Any]:
+    """Enqueue a demo job with ``params`` (seconds, steps, fail_at); return its first state."""
+    status, job = http(
+        "POST", f"{base}/api/v1/jobs", {"type": "demo", "params": params}, token=token
+    )
+    assert status == 202, job
+    started: dict[str, Any] = job
+    return started
+
+
 def run_demo_job(
     base: str, token: str, *, seconds: float, steps: int, timeout: float = 60
 ) -> dict[str, Any]:
     """Start a demo job, poll it until it ends; return the last state and the progress seen."""
-    status, job = http(
-        "POST",
-        f"{base}/api/v1/jobs",
-        {"type": "demo", "params": {"seconds": seconds, "steps": steps}},
-        token=token,
-    )
-    assert status == 202, job
+    job = start_demo_job(base, token, seconds=seconds, steps=steps)
     seen: list[int] = []
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

@@ -22,6 +22,7 @@ from tests.containers.conftest import (
     run_demo_job,
     scalar,
     sign_up,
+    start_demo_job,
     wait_until,
 )
 from tests.containers.stack import APP_SERVICES, ROOT, Stack, compose_v1, timestamp
@@ -109,13 +110,7 @@ def test_web_and_worker_metrics_are_scraped_during_a_job(stack: Stack) -> None:
     assert status == 401  # the web's /metrics needs the token compose.yaml gives it
     token = sign_up(web.base)
     worker_before = scrape(worker_metrics)
-    status, job = http(
-        "POST",
-        web.base + "/api/v1/jobs",
-        {"type": "demo", "params": {"seconds": 4, "steps": 4}},
-        token=token,
-    )
-    assert status == 202, job
+    job = start_demo_job(web.base, token, seconds=4, steps=4)
 
     def running() -> bool:
         state = http("GET", f"{web.base}/api/v1/jobs/{job['id']}", token=token)[1]

@@ -29,6 +29,7 @@ from tests.containers.conftest import (
     run_demo_job,
     scalar,
     sign_up,
+    start_demo_job,
     wait_ready,
     wait_until,
 )
@@ -181,13 +182,7 @@ def test_docker_stop_lets_a_running_request_finish(production: Production) -> No
     web = production.serving()
     production.run("worker")
     token = sign_up(web.base)
-    status, job = http(
-        "POST",
-        web.base + "/api/v1/jobs",
-        {"type": "demo", "params": {"seconds": 20, "steps": 20}},
-        token=token,
-    )
-    assert status == 202, job
+    job = start_demo_job(web.base, token, seconds=20, steps=20)
     # A job event stream, open for the job's 20 s.
     stream = HTTPConnection("127.0.0.1", web.port, timeout=30)
     stream.request(
@@ -370,13 +365,7 @@ def test_sentry_gets_the_errors_of_web_and_worker_containers(
 
     # The worker: a job that fails is reported with its exception.
     token = sign_up(web.base)
-    status, job = http(
-        "POST",
-        web.base + "/api/v1/jobs",
-        {"type": "demo", "params": {"seconds": 0.2, "steps": 1, "fail_at": 1}},
-        token=token,
-    )
-    assert status == 202, job
+    start_demo_job(web.base, token, seconds=0.2, steps=1, fail_at=1)
     wait_until(lambda: reported(b"Failed at step 1 of 1"), 60, "the failed job's Sentry event")
     # The web app as the image runs it (production settings, the image's venv): an unhandled
     # error in a view is reported.
