@@ -65,12 +65,14 @@ def ensure_roles(*, session: DbSession, names: Iterable[str] = DEFAULT_ROLES) ->
     return [existing[name] for name in wanted]
 
 
+def _named_by(key: str | sa.BindParameter[str]) -> sa.ColumnElement[bool]:
+    """The user whose username or email is ``key`` (already case-folded by normalize_key)."""
+    return sa.or_(User.username_key == key, User.email_key == key)
+
+
 def find_user(*, session: DbSession, login: str) -> User | None:
     """Find a user by username or email, case-insensitively."""
-    key = normalize_key(login)
-    return session.scalar(
-        sa.select(User).where(sa.or_(User.username_key == key, User.email_key == key))
-    )
+    return session.scalar(sa.select(User).where(_named_by(normalize_key(login))))
 
 
 def create_user(
@@ -183,9 +185,7 @@ class SignInRecord:
 
 _SIGN_IN = sa.select(
     _users.c.id, _users.c.password_hash, _users.c.active, _users.c.token_version
-).where(
-    sa.or_(_users.c.username_key == sa.bindparam("key"), _users.c.email_key == sa.bindparam("key"))
-)
+).where(_named_by(sa.bindparam("key")))
 
 
 def find_sign_in(*, engine: sa.Engine, login: str) -> SignInRecord | None:
