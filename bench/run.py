@@ -936,7 +936,6 @@ def benchmark(config: Config, wrk: str, workdir: Path) -> dict[str, Any]:
     granian_rounds: list[dict[str, WrkResult]] = []
     verify_rates: list[float] = []
     raw_s = min(5.0, float(config.duration_s))
-    before = 0.0
     login = make_login(workdir)
     try:
         flask = [sys.executable, "-m", "flask", "--app", "flaskyard"]
@@ -1009,9 +1008,9 @@ def benchmark(config: Config, wrk: str, workdir: Path) -> dict[str, Any]:
                 for kind in kinds:
                     measured: dict[str, WrkResult] = {}
                     for endpoint in ENDPOINTS:
-                        if endpoint.login and kind == "gunicorn":
-                            # The hash's own rate on this box right then, for this round's row.
-                            before = raw_verify_rate(raw_s)
+                        # The hash's own rate on this box right then, for this round's login row.
+                        bracket = endpoint.login and kind == "gunicorn"
+                        before = raw_verify_rate(raw_s) if bracket else 0.0
                         result = measure(endpoint, config.duration_s, kind)
                         measured[endpoint.name] = result
                         errors = sum(result.socket_errors.values())
@@ -1022,7 +1021,7 @@ def benchmark(config: Config, wrk: str, workdir: Path) -> dict[str, Any]:
                             f"  p50 {result.p50_ms:6.2f} ms  p99 {result.p99_ms:7.2f} ms"
                             + (f"  socket errors {result.socket_errors}" if errors else "")
                         )
-                        if endpoint.login and kind == "gunicorn":
+                        if bracket:
                             rate = (before + raw_verify_rate(raw_s)) / 2
                             verify_rates.append(rate)
                             print(
