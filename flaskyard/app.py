@@ -32,7 +32,7 @@ from flaskyard.auth import revocation, throttle, tokens
 from flaskyard.auth.routes import bp as auth_bp
 from flaskyard.config import ConfigError, Settings, instance_secret, load_settings
 from flaskyard.core.problems import PROBLEM_SCHEMA, VALIDATION_PROBLEM_SCHEMA, problem
-from flaskyard.database import dispose_after_fork, ping_when_idle
+from flaskyard.database import dispose_after_fork, ping_when_idle, remove_session
 from flaskyard.devmail.routes import bp as devmail_bp
 from flaskyard.extensions import db
 from flaskyard.jobs import reactions
@@ -185,6 +185,9 @@ def build_base(settings: Settings) -> APIFlask:
     if settings.database_uri.startswith("sqlite:///"):
         settings.instance_dir.mkdir(parents=True, exist_ok=True)
     db.init_app(app)
+    # Runs before Flask-SQLAlchemy's own teardown (last registered, first run), which then
+    # finds no session left to close.
+    app.teardown_appcontext(lambda _exc: remove_session(db.session))
     with app.app_context():
         engine = db.engine
         if engine.dialect.name == "sqlite":

@@ -114,3 +114,21 @@ def ping_when_idle(engine: sa.Engine, idle_seconds: float = IDLE_PING_SECONDS) -
 
     sa.event.listen(engine.pool, "checkin", checkin)
     sa.event.listen(engine.pool, "checkout", checkout)
+
+
+def remove_session(session: so.scoped_session[Any]) -> None:
+    """End a request's session; a connection the database dropped is let go, not raised.
+
+    Closing rolls back the open transaction. When the database went away after the response was
+    made (a restart, a failover), that rollback fails, yet there is nothing left to undo: the
+    server ended the transaction with the connection. Raised from a teardown, the error would
+    replace the finished answer with the server's bare 500 page; so the session's connections
+    are invalidated instead, and the pool opens new ones for the next request.
+    """
+    if session.registry.has():
+        current = session()
+        try:
+            current.close()
+        except (sa.exc.OperationalError, sa.exc.InterfaceError):
+            current.invalidate()
+    session.remove()

@@ -1,4 +1,5 @@
-"""Engine hygiene: a forked child never shares the parent's pooled connections."""
+"""Engine hygiene: a forked child never shares the parent's pooled connections, and a
+connection the database drops after an answer is made does not turn that answer into a 500."""
 
 from __future__ import annotations
 
@@ -7,9 +8,11 @@ import warnings
 
 import pytest
 import sqlalchemy as sa
+from apiflask import APIFlask
 from flask_sqlalchemy import SQLAlchemy
 
 from flaskyard.database import ping_when_idle
+from flaskyard.extensions import db as _db
 from tests.support.backends import POSTGRES
 
 PID_SQL = sa.text("SELECT pg_backend_pid()")
@@ -65,3 +68,27 @@ def test_an_idle_connection_the_server_dropped_is_replaced(database_url: str) ->
         assert fresh != dropped
     finally:
         engine.dispose()
+
+
+@pytest.mark.postgres
+@POSTGRES
+def test_a_connection_dropped_before_teardown_keeps_the_answer(app: APIFlask) -> None:
+    # The database ends this request's connection after the view has answered (a restart,
+    # a failover): closing the session then fails to roll back, and the answer must stand.
+    @app.get("/_drop-my-connection")
+    def drop() -> dict[str, int]:
+        pid = _db.session.execute(PID_SQL).scalar_one()
+        with _db.engine.connect() as other:
+            other.execute(sa.text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+        return {"pid": pid}
+
+    @app.get("/_my-connection")
+    def mine() -> dict[str, int]:
+        return {"pid": _db.session.execute(PID_SQL).scalar_one()}
+
+    client = app.test_client()  # testing: an error in a teardown would be raised here
+    dropped = client.get("/_drop-my-connection")
+    assert dropped.status_code == 200, dropped.get_data(as_text=True)
+    after = client.get("/_my-connection")
+    assert after.status_code == 200, after.get_data(as_text=True)
+    assert after.get_json()["pid"] != dropped.get_json()["pid"]
