@@ -1,16 +1,38 @@
-"""Redis connections and RQ queues, kept in ``app.extensions``."""
+"""Redis connections and RQ queues (kept in ``app.extensions``), and waiting out a Redis outage."""
 
 from __future__ import annotations
 
+import logging
+import time
+from typing import Any
+
 from flask import Flask, current_app
 from redis import Redis
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import RedisError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 from rq import Queue
+from rq.job import Job
 
 from flaskyard.settings import get_settings
+
+log = logging.getLogger("flaskyard.worker")
 
 EXTENSION_KEY = "flaskyard.redis"
 QUEUE_NAMES = ("high", "default", "low")
 PROBE_TIMEOUT_SECONDS = 1.0
+#: Longest pause between checks whether Redis is back.
+REDIS_WAIT_MAX_SECONDS = 30.0
+
+# Back to the front of its queue, once: only while the job is still queued, taken out of the
+# queue's intermediate list if RQ moved it there, and not when the queue holds it already.
+_PUT_BACK = """
+if redis.call('HGET', KEYS[3], 'status') ~= 'queued' then return 0 end
+redis.call('LREM', KEYS[2], 1, ARGV[1])
+if redis.call('LPOS', KEYS[1], ARGV[1]) then return 0 end
+redis.call('LPUSH', KEYS[1], ARGV[1])
+return 1
+"""
 
 
 def init_app(app: Flask) -> None:
@@ -39,3 +61,53 @@ def get_queue(name: str = "default") -> Queue:
     if connection is None:
         raise RuntimeError("REDIS_URL is not set, so there is no job queue.")
     return Queue(name, connection=connection)
+
+
+def wait_for_redis(connection: Redis) -> None:
+    """Return once Redis answers a PING, checking less often the longer it stays away."""
+    delay = 1.0
+    while True:
+        try:
+            connection.ping()
+            return
+        except RedisError:
+            time.sleep(delay)
+            delay = min(delay * 2, REDIS_WAIT_MAX_SECONDS)
+
+
+class KeepingQueue(Queue):
+    """RQ's Queue, but a job taken off it just as Redis went away goes back instead of missing.
+
+    RQ's dequeue pops a job's id (LPOP, or LMOVE into the queue's intermediate list) and then
+    reads the job. When Redis goes away between the two, the worker logs the error and
+    dequeues again, and the popped id is in no queue and no registry: the job never runs (from
+    the intermediate list, RQ fails it a minute later). Here the id is put back first.
+    """
+
+    @classmethod
+    def dequeue_any(  # type: ignore[override]
+        cls, queues: Any, timeout: int | None, connection: Redis, **kwargs: Any
+    ) -> tuple[Job, Queue] | None:
+        try:
+            return super().dequeue_any(queues, timeout, connection=connection, **kwargs)
+        except (RedisConnectionError, RedisTimeoutError) as exc:
+            # RQ names the popped job on an error reading it; nothing was popped otherwise.
+            job_id, queue = getattr(exc, "job_id", None), getattr(exc, "queue", None)
+            if isinstance(job_id, str) and isinstance(queue, Queue):
+                put_back(connection, queue, job_id)
+            raise
+
+
+def put_back(connection: Redis, queue: Queue, job_id: str) -> None:
+    """Return the queued job ``job_id`` to the front of ``queue`` once Redis answers."""
+    script = connection.register_script(_PUT_BACK)
+    keys = [queue.key, queue.intermediate_queue.key, queue.job_class.key_for(job_id)]
+    while True:
+        wait_for_redis(connection)
+        try:
+            returned = script(keys=keys, args=[job_id])
+        except (RedisConnectionError, RedisTimeoutError):
+            continue  # gone again; the script is safe to run twice
+        if returned:
+            log.warning("job %s was taken off %s as Redis went away; queued again", job_id, queue)
+        return

@@ -29,7 +29,6 @@ from typing import Any
 
 from flask import Flask, current_app
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from rq import Queue, Worker, worker_registration
 from rq.defaults import DEFAULT_LOGGING_DATE_FORMAT, DEFAULT_LOGGING_FORMAT
@@ -40,7 +39,7 @@ from rq.scheduler import RQScheduler
 from rq.utils import now
 from rq.worker import WorkerStatus
 
-from flaskyard.broker import QUEUE_NAMES, get_redis
+from flaskyard.broker import QUEUE_NAMES, KeepingQueue, get_redis, wait_for_redis
 from flaskyard.extensions import db
 from flaskyard.jobs import upkeep
 from flaskyard.logs import bound_request_id
@@ -49,8 +48,6 @@ from flaskyard.settings import get_settings
 
 log = logging.getLogger("flaskyard.worker")
 
-#: Longest pause between checks whether Redis is back, after it went away mid-job.
-REDIS_WAIT_MAX_SECONDS = 30.0
 #: prctl(2) option: the signal this process gets when the thread that forked it exits.
 _PR_SET_PDEATHSIG = 1
 #: Seconds a queue's registry-cleaning lock outlives a worker killed while holding it. RQ's
@@ -116,7 +113,7 @@ class FlaskyardWorker(Worker):
             if self._horse_pid:
                 self.kill_horse()  # its heartbeats stopped: it is retried, not run twice at once
                 self.wait_for_horse()
-            self._wait_for_redis()
+            wait_for_redis(self.connection)
         finally:
             upkeep.observe(job.id, time.perf_counter() - started)
 
@@ -139,17 +136,7 @@ class FlaskyardWorker(Worker):
                 return
             except (RedisConnectionError, RedisTimeoutError) as exc:
                 log.warning("Redis is unavailable (%s); waiting for it", exc)
-                self._wait_for_redis()
-
-    def _wait_for_redis(self) -> None:
-        delay = 1.0
-        while True:
-            try:
-                self.connection.ping()
-                return
-            except RedisError:
-                time.sleep(delay)
-                delay = min(delay * 2, REDIS_WAIT_MAX_SECONDS)
+                wait_for_redis(self.connection)
 
     def perform_job(self, job: Job, queue: Queue) -> Any:
         # Runs in this process for inline queues and in the work horse otherwise: either way
@@ -303,8 +290,9 @@ def run_worker(app: Flask, queues: Sequence[str] = QUEUE_NAMES, *, burst: bool =
             raise RuntimeError("REDIS_URL is not set, so the worker has no queue to work.")
         settings = get_settings(app)
         worker = FlaskyardWorker(
-            [Queue(name, connection=connection) for name in queues],
+            [KeepingQueue(name, connection=connection) for name in queues],
             connection=connection,
+            queue_class=KeepingQueue,
             job_monitoring_interval=settings.WORKER_MONITOR_INTERVAL,
             maintenance_interval=settings.WORKER_MAINTENANCE_INTERVAL,
             # An idle worker blocks in BLPOP for worker_ttl - 15 s between maintenance runs;

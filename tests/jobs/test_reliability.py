@@ -17,6 +17,7 @@ from flask.testing import FlaskClient
 from redis import Redis
 from redis.exceptions import ConnectionError as RedisConnectionError
 from rq import Queue, Worker
+from rq.job import Job as RQJob
 
 from flaskyard.broker import get_redis
 from flaskyard.extensions import db
@@ -177,6 +178,56 @@ def test_a_permanent_error_is_not_retried(flaky: Flaky, error: type[BaseExceptio
     assert failed["status"] == "failed", failed
     assert "blip number 1" in failed["error"]
     assert flaky.attempts == 1
+
+
+@TWO_BACKENDS
+@pytest.mark.parametrize(
+    "queues", [("high", "default", "low"), ("default",)], ids=["lpop", "lmove"]
+)
+def test_a_job_taken_off_its_queue_as_redis_goes_away_still_runs(
+    app: APIFlask,
+    client: FlaskClient,
+    accounts: Accounts,
+    redis: Redis,
+    monkeypatch: pytest.MonkeyPatch,
+    queues: tuple[str, ...],
+) -> None:
+    # Redis goes away after the worker popped the job's id and before it read the job. RQ pops
+    # with LPOP from several queues and with LMOVE into an intermediate list from one.
+    job = start_job(client, accounts.alice, seconds=0, steps=1)
+    popped: list[str] = []
+    failed: list[str] = []
+
+    def pop_then_lose_redis(name: str) -> None:
+        pop = getattr(Queue, name).__func__
+
+        def pop_and_note(cls: type[Queue], *args: Any, **kwargs: Any) -> Any:
+            result = pop(cls, *args, **kwargs)
+            if result is not None:
+                popped.append(result[1].decode())
+            return result
+
+        monkeypatch.setattr(Queue, name, classmethod(pop_and_note))
+
+    pop_then_lose_redis("lpop")
+    pop_then_lose_redis("lmove")
+    fetch = RQJob.fetch.__func__  # type: ignore[attr-defined]
+
+    def fetch_after_outage(cls: type[RQJob], /, job_id: str, **kwargs: Any) -> RQJob:
+        if popped and not failed:  # the first read after a pop
+            failed.append(job_id)
+            raise RedisConnectionError("Connection closed by server.")
+        job: RQJob = fetch(cls, job_id, **kwargs)
+        return job
+
+    monkeypatch.setattr(RQJob, "fetch", classmethod(fetch_after_outage))
+    run_inline_worker(app, queues)
+    assert failed == [job["id"]], "the worker never lost Redis while it read the job"
+    done = get_job(client, accounts.alice, job["id"])
+    assert done["status"] == "finished", done
+    default = Queue("default", connection=redis)
+    assert redis.llen(default.key) == 0, "the job was queued twice"
+    assert redis.llen(default.intermediate_queue.key) == 0, "RQ would fail it from there later"
 
 
 # -- worker processes: cancel, SIGTERM, SIGKILL ------------------------------------------------
