@@ -116,7 +116,8 @@ def test_redis_outage_refuses_what_needs_it_and_loses_nothing(
         )
         final = statuses()
     except AssertionError as exc:
-        raise AssertionError(f"{exc}\n{stack.logs()}") from None
+        waiting = {job: status for job, status in statuses().items() if status != "finished"}
+        raise AssertionError(f"{exc}\nunfinished: {waiting}\n{stack.logs()}") from None
     finally:
         engine.dispose()
     assert sorted(final) == sorted(accepted), "the jobs in the database are not the 202s"
