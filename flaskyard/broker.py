@@ -24,10 +24,16 @@ PROBE_TIMEOUT_SECONDS = 1.0
 #: Longest pause between checks whether Redis is back.
 REDIS_WAIT_MAX_SECONDS = 30.0
 
-# Back to the front of its queue, once: only while the job is still queued, taken out of the
-# queue's intermediate list if RQ moved it there, and not when the queue holds it already.
+# Back to the front of its queue, once: only while the job is queued and has no run in the
+# queue's started registry (RQ retries or fails those itself), taken out of the queue's
+# intermediate list if RQ moved it there, and not when the queue holds it already.
+# KEYS: the queue, its intermediate list, its started registry, the job; ARGV: the job's id.
 _PUT_BACK = """
-if redis.call('HGET', KEYS[3], 'status') ~= 'queued' then return 0 end
+if redis.call('HGET', KEYS[4], 'status') ~= 'queued' then return 0 end
+local run = ARGV[1] .. ':'
+for _, member in ipairs(redis.call('ZRANGE', KEYS[3], 0, -1)) do
+  if string.sub(member, 1, #run) == run then return 0 end
+end
 redis.call('LREM', KEYS[2], 1, ARGV[1])
 if redis.call('LPOS', KEYS[1], ARGV[1]) then return 0 end
 redis.call('LPUSH', KEYS[1], ARGV[1])
@@ -99,9 +105,15 @@ class KeepingQueue(Queue):
 
 
 def put_back(connection: Redis, queue: Queue, job_id: str) -> None:
-    """Return the queued job ``job_id`` to the front of ``queue`` once Redis answers."""
+    """Once Redis answers, return ``job_id`` to the front of ``queue`` if it is queued in name
+    only: taken off the queue and never started. Otherwise leave it to RQ."""
     script = connection.register_script(_PUT_BACK)
-    keys = [queue.key, queue.intermediate_queue.key, queue.job_class.key_for(job_id)]
+    keys = [
+        queue.key,
+        queue.intermediate_queue.key,
+        queue.started_job_registry.key,
+        queue.job_class.key_for(job_id),
+    ]
     while True:
         wait_for_redis(connection)
         try:

@@ -39,7 +39,7 @@ from rq.scheduler import RQScheduler
 from rq.utils import now
 from rq.worker import WorkerStatus
 
-from flaskyard.broker import QUEUE_NAMES, KeepingQueue, get_redis, wait_for_redis
+from flaskyard.broker import QUEUE_NAMES, KeepingQueue, get_redis, put_back, wait_for_redis
 from flaskyard.extensions import db
 from flaskyard.jobs import upkeep
 from flaskyard.logs import bound_request_id
@@ -107,13 +107,14 @@ class FlaskyardWorker(Worker):
             self._execute(job, queue)
         except (RedisConnectionError, RedisTimeoutError):
             # RQ quits on a Redis error outside its dequeue loop, so a Redis blip while a job
-            # ends would take the worker down with it. The job needs nothing more from here:
-            # its row is written, and its lapsed heartbeat gets it retried or failed by RQ.
+            # ends would take the worker down with it. A job RQ recorded as started needs
+            # nothing more from here: its lapsed heartbeat gets it retried or failed by RQ.
+            # One whose start Redis never took would run nowhere: it goes back on its queue.
             log.warning("Redis went away while job %s ran; waiting for it", job.id, exc_info=True)
             if self._horse_pid:
                 self.kill_horse()  # its heartbeats stopped: it is retried, not run twice at once
                 self.wait_for_horse()
-            wait_for_redis(self.connection)
+            put_back(self.connection, queue, job.id)
         finally:
             upkeep.observe(job.id, time.perf_counter() - started)
 

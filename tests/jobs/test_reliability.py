@@ -17,14 +17,17 @@ from flask.testing import FlaskClient
 from redis import Redis
 from redis.exceptions import ConnectionError as RedisConnectionError
 from rq import Queue, Worker
+from rq.executions import Execution
 from rq.job import Job as RQJob
+from rq.job import JobStatus
 
-from flaskyard.broker import get_redis
+from flaskyard.broker import get_redis, put_back
 from flaskyard.extensions import db
 from flaskyard.jobs import registry, services
 from flaskyard.jobs.runtime import JobFailed
 from flaskyard.uploads import services as uploads
 from flaskyard.uploads import storage
+from flaskyard.worker import FlaskyardWorker
 from tests.support.api import JOBS
 from tests.support.apps import count_rows
 from tests.support.backends import POSTGRES, SQLITE, TWO_BACKENDS
@@ -228,6 +231,63 @@ def test_a_job_taken_off_its_queue_as_redis_goes_away_still_runs(
     default = Queue("default", connection=redis)
     assert redis.llen(default.key) == 0, "the job was queued twice"
     assert redis.llen(default.intermediate_queue.key) == 0, "RQ would fail it from there later"
+
+
+@TWO_BACKENDS
+@pytest.mark.parametrize("queue", ["default", "low"], ids=["inline", "forked"])
+def test_a_job_whose_start_redis_never_took_still_runs(
+    app: APIFlask,
+    client: FlaskClient,
+    accounts: Accounts,
+    redis: Redis,
+    monkeypatch: pytest.MonkeyPatch,
+    queue: str,
+) -> None:
+    # Redis goes away after the worker read the job and before it recorded the job as started:
+    # the job is in no queue and no registry, and no heartbeat will lapse to bring it back.
+    on_queue = dataclasses.replace(registry.JOB_TYPES["demo"], queue=queue)
+    monkeypatch.setitem(registry.JOB_TYPES, "demo", on_queue)
+    job = start_job(client, accounts.alice, seconds=0, steps=1)
+    prepare = FlaskyardWorker.prepare_execution
+    failed: list[str] = []
+
+    def prepare_after_outage(worker: FlaskyardWorker, rq_job: RQJob) -> Any:
+        if not failed:
+            failed.append(rq_job.id)
+            raise RedisConnectionError("Connection closed by server.")
+        return prepare(worker, rq_job)
+
+    monkeypatch.setattr(FlaskyardWorker, "prepare_execution", prepare_after_outage)
+    run_inline_worker(app, ["high", "default", "low"])
+    assert failed == [job["id"]], "the worker never lost Redis as it started the job"
+    done = get_job(client, accounts.alice, job["id"])
+    assert done["status"] == "finished", done
+    assert redis.llen(Queue(queue, connection=redis).key) == 0, "the job was queued twice"
+
+
+def test_a_job_goes_back_on_its_queue_only_when_nothing_else_will_run_it(redis: Redis) -> None:
+    queue = Queue("default", connection=redis)
+    job = queue.enqueue("builtins.print")
+    put_back(redis, queue, job.id)
+    assert queue.job_ids == [job.id], "a job still on its queue went on it twice"
+
+    assert queue.pop_job_id() == job.id  # taken off, never started
+    put_back(redis, queue, job.id)
+    put_back(redis, queue, job.id)
+    assert queue.job_ids == [job.id], "put back not exactly once"
+
+    assert queue.pop_job_id() == job.id
+    with redis.pipeline() as pipeline:  # a run RQ recorded: RQ retries or fails it itself
+        Execution.create(job, 60, pipeline=pipeline)
+        pipeline.execute()
+    put_back(redis, queue, job.id)
+    assert queue.job_ids == [], "a job RQ has running went back on its queue"
+
+    redis.delete(queue.started_job_registry.key)
+    for status in (JobStatus.STARTED, JobStatus.FINISHED, JobStatus.SCHEDULED):
+        job.set_status(status)
+        put_back(redis, queue, job.id)
+        assert queue.job_ids == [], f"a {status.value} job went back on its queue"
 
 
 # -- worker processes: cancel, SIGTERM, SIGKILL ------------------------------------------------
