@@ -24,19 +24,34 @@ PROBE_TIMEOUT_SECONDS = 1.0
 #: Longest pause between checks whether Redis is back.
 REDIS_WAIT_MAX_SECONDS = 30.0
 
-# Back to the front of its queue, once: only while the job is queued and has no run in the
-# queue's started registry (RQ retries or fails those itself), taken out of the queue's
-# intermediate list if RQ moved it there, and not when the queue holds it already.
-# KEYS: the queue, its intermediate list, its started registry, the job; ARGV: the job's id.
+#: Where a job found queued in name only was first seen so (see :func:`requeue_if_lost`).
+MISSING_KEY = "flaskyard:job-missing:{}"
+
+# Back to the front of its queue, once, a job that is queued in name only: its status is
+# queued, but no queue holds it and the queue's started registry has no run of it (RQ retries
+# or fails those itself); it leaves the queue's intermediate list if RQ moved it there. With
+# ARGV[3] > 0, only once it has been seen so twice, that many seconds apart.
+# KEYS: the queue, its intermediate list, its started registry, the job, its MISSING_KEY.
+# ARGV: the job's id, the time now (s), the seconds it must stay missing.
 _PUT_BACK = """
-if redis.call('HGET', KEYS[4], 'status') ~= 'queued' then return 0 end
+local function fine() redis.call('DEL', KEYS[5]) return 0 end
+if redis.call('HGET', KEYS[4], 'status') ~= 'queued' then return fine() end
 local run = ARGV[1] .. ':'
 for _, member in ipairs(redis.call('ZRANGE', KEYS[3], 0, -1)) do
-  if string.sub(member, 1, #run) == run then return 0 end
+  if string.sub(member, 1, #run) == run then return fine() end
+end
+if redis.call('LPOS', KEYS[1], ARGV[1]) then return fine() end
+if tonumber(ARGV[3]) > 0 then
+  local seen = tonumber(redis.call('GET', KEYS[5]))
+  if not seen then
+    redis.call('SET', KEYS[5], ARGV[2], 'EX', 86400)
+    return 0
+  end
+  if tonumber(ARGV[2]) - seen < tonumber(ARGV[3]) then return 0 end
 end
 redis.call('LREM', KEYS[2], 1, ARGV[1])
-if redis.call('LPOS', KEYS[1], ARGV[1]) then return 0 end
 redis.call('LPUSH', KEYS[1], ARGV[1])
+fine()
 return 1
 """
 
@@ -107,19 +122,31 @@ class KeepingQueue(Queue):
 def put_back(connection: Redis, queue: Queue, job_id: str) -> None:
     """Once Redis answers, return ``job_id`` to the front of ``queue`` if it is queued in name
     only: taken off the queue and never started. Otherwise leave it to RQ."""
-    script = connection.register_script(_PUT_BACK)
-    keys = [
-        queue.key,
-        queue.intermediate_queue.key,
-        queue.started_job_registry.key,
-        queue.job_class.key_for(job_id),
-    ]
     while True:
         wait_for_redis(connection)
         try:
-            returned = script(keys=keys, args=[job_id])
+            returned = _put_back(connection, queue, job_id, missing_for=0)
         except (RedisConnectionError, RedisTimeoutError):
             continue  # gone again; the script is safe to run twice
         if returned:
             log.warning("job %s was taken off %s as Redis went away; queued again", job_id, queue)
         return
+
+
+def requeue_if_lost(connection: Redis, queue: Queue, job_id: str, *, missing_for: float) -> bool:
+    """Put ``job_id`` back on ``queue`` if it is queued in name only and was already so at a
+    call at least ``missing_for`` seconds ago: a worker took it off and never started it
+    (killed in between, or Redis lost its answer). True if it went back."""
+    return _put_back(connection, queue, job_id, missing_for=missing_for)
+
+
+def _put_back(connection: Redis, queue: Queue, job_id: str, *, missing_for: float) -> bool:
+    keys = [
+        queue.key,
+        queue.intermediate_queue.key,
+        queue.started_job_registry.key,
+        queue.job_class.key_for(job_id),
+        MISSING_KEY.format(job_id),
+    ]
+    script = connection.register_script(_PUT_BACK)
+    return bool(script(keys=keys, args=[job_id, time.time(), missing_for]))

@@ -1,4 +1,4 @@
-"""Job rules that write: submit, dispatch, cancel, reconcile, abandon, delete.
+"""Job rules that write: submit, dispatch, cancel, reconcile, requeue lost, abandon, delete.
 
 Reading a job never writes (:mod:`flaskyard.jobs.views`). The one step that writes what RQ
 decided behind the row's back (a killed work horse, an abandoned job) is :func:`reconcile`,
@@ -8,6 +8,7 @@ Like every service here, these flush; the caller commits.
 
 from __future__ import annotations
 
+import logging
 import uuid
 from typing import Any
 
@@ -17,7 +18,7 @@ from redis.exceptions import RedisError
 from rq import Queue, Retry
 from rq.job import JobStatus
 
-from flaskyard.broker import get_redis
+from flaskyard.broker import get_redis, requeue_if_lost
 from flaskyard.core.auth import Principal
 from flaskyard.core.problems import Message
 from flaskyard.database import DbSession, utcnow
@@ -30,7 +31,11 @@ from flaskyard.metrics import JOBS_ENQUEUED
 from flaskyard.settings import current_settings
 from flaskyard.users.models import User
 
+log = logging.getLogger("flaskyard.worker")
+
 RETRY_INTERVALS = [5, 30, 120]
+#: Seconds a queued job may be missing from its queue, never started, before it counts as lost.
+LOST_AFTER_SECONDS = 10.0
 #: What the owner of a job reads when the worker running it stopped (killed, crashed, lost).
 ABANDONED_RETRYING = "Its worker stopped mid-run; the job runs again."
 ABANDONED_FAILED = "The job was abandoned: its worker stopped mid-run."
@@ -195,14 +200,45 @@ def reconcile(*, session: DbSession, row: Job) -> bool:
 
 
 def reconcile_stale(*, session: DbSession, limit: int = RECONCILE_BATCH) -> int:
-    """Reconcile the oldest unfinished rows (at most ``limit``); return how many changed."""
+    """Reconcile the oldest unfinished rows (at most ``limit``) and queue again those a worker
+    lost (:func:`requeue_lost`); return how many rows changed."""
     rows = session.scalars(
         sa.select(Job)
         .where(Job.status.in_(("queued", "started")))
         .order_by(Job.created_at, Job.id)
         .limit(limit)
     ).all()
-    return sum(reconcile(session=session, row=row) for row in rows)
+    changed = sum(reconcile(session=session, row=row) for row in rows)
+    requeue_lost([row for row in rows if row.status == "queued"])
+    return changed
+
+
+def requeue_lost(rows: list[Job]) -> int:
+    """Queue again the queued ``rows`` a worker took off their queue and never started.
+
+    A worker killed between taking a job and starting it, or a Redis that lost its answer to
+    the taking, leaves the job in no queue and no registry: nothing would ever run or fail it.
+    One found so on two maintenance passes ``LOST_AFTER_SECONDS`` apart goes back to the front
+    of its queue. Returns how many did.
+    """
+    redis = get_redis()
+    if redis is None:
+        return 0
+    requeued = 0
+    for row in rows:
+        job_type = JOB_TYPES.get(row.type)
+        if job_type is None:
+            continue
+        queue = Queue(job_type.queue, connection=redis)
+        try:
+            lost = requeue_if_lost(redis, queue, str(row.id), missing_for=LOST_AFTER_SECONDS)
+        except RedisError:
+            log.warning("looking for lost jobs failed; the next pass looks again", exc_info=True)
+            break
+        if lost:
+            log.warning("job %s was taken off %s and never started; queued again", row.id, queue)
+            requeued += 1
+    return requeued
 
 
 def abandon(*, session: DbSession, row: Job, retrying: bool) -> bool:

@@ -21,9 +21,9 @@ from rq.executions import Execution
 from rq.job import Job as RQJob
 from rq.job import JobStatus
 
-from flaskyard.broker import get_redis, put_back
+from flaskyard.broker import MISSING_KEY, get_redis, put_back
 from flaskyard.extensions import db
-from flaskyard.jobs import registry, services
+from flaskyard.jobs import registry, services, upkeep
 from flaskyard.jobs.runtime import JobFailed
 from flaskyard.uploads import services as uploads
 from flaskyard.uploads import storage
@@ -288,6 +288,36 @@ def test_a_job_goes_back_on_its_queue_only_when_nothing_else_will_run_it(redis: 
         job.set_status(status)
         put_back(redis, queue, job.id)
         assert queue.job_ids == [], f"a {status.value} job went back on its queue"
+
+
+@TWO_BACKENDS
+def test_a_job_a_worker_took_and_never_started_is_queued_again(
+    app: APIFlask,
+    client: FlaskClient,
+    accounts: Accounts,
+    redis: Redis,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A worker popped the job and died before starting it (or Redis lost its answer to the pop):
+    # no queue, registry or error is left to bring the job back.
+    monkeypatch.setattr(services, "LOST_AFTER_SECONDS", 0.5)
+    job = start_job(client, accounts.alice, seconds=0, steps=1)
+    queue = Queue("default", connection=redis)
+    assert queue.pop_job_id() == job["id"]
+    missing = MISSING_KEY.format(job["id"])
+    with app.app_context():
+        upkeep.reconcile_stale()
+        assert queue.job_ids == [], "put back at the first sighting"
+        assert redis.exists(missing), "not seen missing"
+        time.sleep(0.6)
+        upkeep.reconcile_stale()
+        assert queue.job_ids == [job["id"]], "a lost job was not queued again"
+        assert not redis.exists(missing)
+        upkeep.reconcile_stale()
+        assert queue.job_ids == [job["id"]], "queued twice"
+    run_inline_worker(app, ["high", "default", "low"])
+    done = get_job(client, accounts.alice, job["id"])
+    assert done["status"] == "finished", done
 
 
 # -- worker processes: cancel, SIGTERM, SIGKILL ------------------------------------------------
