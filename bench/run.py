@@ -935,6 +935,7 @@ def benchmark(config: Config, wrk: str, workdir: Path) -> dict[str, Any]:
     rounds: list[dict[str, WrkResult]] = []
     granian_rounds: list[dict[str, WrkResult]] = []
     verify_rates: list[float] = []
+    busy_rounds: list[WrkResult] = []
     raw_s = min(5.0, float(config.duration_s))
     login = make_login(workdir)
     try:
@@ -1030,11 +1031,18 @@ def benchmark(config: Config, wrk: str, workdir: Path) -> dict[str, Any]:
                                 f" before and after; logins {result.rps / rate:.2f} of it)"
                             )
                     (rounds if kind == "gunicorn" else granian_rounds).append(measured)
-            busy_healthz = healthz_under_logins(wrk, config, servers, login, LOGINS_IN_FLIGHT)
-            print(
-                f"  healthz with {LOGINS_IN_FLIGHT} logins in flight: {busy_healthz.rps:.0f} req/s"
-                f"  p50 {busy_healthz.p50_ms:6.2f} ms  p99 {busy_healthz.p99_ms:7.2f} ms"
-            )
+                    if kind != "gunicorn":
+                        continue
+                    # Right after this round's idle /healthz row, so the two p99s it is held
+                    # to were taken minutes apart at most, not a whole run.
+                    busy = healthz_under_logins(wrk, config, servers, login, LOGINS_IN_FLIGHT)
+                    busy_rounds.append(busy)
+                    print(
+                        f"  round {number}/{config.rounds} healthz, {LOGINS_IN_FLIGHT} logins in"
+                        f" flight {busy.rps:>5.0f} req/s  p50 {busy.p50_ms:6.2f} ms"
+                        f"  p99 {busy.p99_ms:7.2f} ms"
+                        f" ({busy.p99_ms / measured['healthz'].p99_ms:.2f}x this round's idle)"
+                    )
             for fleet in fleets.values():
                 for server in fleet.values():
                     if server.process.poll() is not None:
@@ -1048,7 +1056,8 @@ def benchmark(config: Config, wrk: str, workdir: Path) -> dict[str, Any]:
     granian = summarize_granian(config, rounds, granian_rounds) if granian_rounds else None
     ratio = summary["ratios"][GOAL_ENDPOINT]["median"]
     shares = [r["login"].rps / rate for r, rate in zip(rounds, verify_rates, strict=True)]
-    idle_p99 = summary["endpoints"]["healthz"]["p99_ms"]
+    idle_p99s = [r["healthz"].p99_ms for r in rounds]
+    multiples = [b.p99_ms / idle for b, idle in zip(busy_rounds, idle_p99s, strict=True)]
     return {
         **provenance(),
         "settings": {
@@ -1089,11 +1098,15 @@ def benchmark(config: Config, wrk: str, workdir: Path) -> dict[str, Any]:
         },
         "healthz_under_logins": {
             "logins_in_flight": LOGINS_IN_FLIGHT,
-            "idle_p99_ms": idle_p99,
-            **asdict(busy_healthz),
-            "p99_multiple": busy_healthz.p99_ms / idle_p99,
+            # Medians of the rounds; each round's busy p99 is held to its own idle p99.
+            "idle_p99_ms": statistics.median(idle_p99s),
+            "p99_ms": statistics.median(b.p99_ms for b in busy_rounds),
+            "rps": statistics.median(b.rps for b in busy_rounds),
+            "p99_multiple": statistics.median(multiples),
+            "p99_multiple_rounds": multiples,
+            "rounds": [asdict(b) for b in busy_rounds],
             "max_multiple": HEALTHZ_BUSY_GOAL,
-            "met": busy_healthz.p99_ms / idle_p99 <= HEALTHZ_BUSY_GOAL,
+            "met": statistics.median(multiples) <= HEALTHZ_BUSY_GOAL,
         },
         "row_goals": {
             name: {
@@ -1207,7 +1220,8 @@ def write_benchmarks(document: Mapping[str, Any]) -> None:
         "per worker (the sign-in gate admits one hash and one waiter per process), each",
         "sign-in on a new connection; a refused client pauses 50 ms. Hashes run at nice +5.",
         "The raw rate is measured in each round just before and just after its sign-ins (their",
-        "mean); the share is the median of the rounds' shares.",
+        "mean); the share is the median of the rounds' shares. `/healthz` under sign-ins is",
+        "measured in each round right after its idle `/healthz` row and held to that row's p99.",
         "",
         *(f"- {line}" for line in _verdict(document)),
         "",
@@ -1215,8 +1229,10 @@ def write_benchmarks(document: Mapping[str, Any]) -> None:
         f"{login['raw_verify_per_s']:.1f}/s; logins/s {login['logins_per_s']:.1f}; "
         f"**{login['share']:.2f}** of it (goal >= {login['min_share']:.2f})",
         f"- `/healthz` p99 with {busy['logins_in_flight']} sign-ins in flight: "
-        f"{busy['p99_ms']:.2f} ms = **{busy['p99_multiple']:.2f}x** its idle p99 "
-        f"({busy['idle_p99_ms']:.2f} ms; goal <= {busy['max_multiple']:.0f}x)",
+        f"{busy['p99_ms']:.2f} ms; **{busy['p99_multiple']:.2f}x** the same round's idle p99 "
+        f"({busy['idle_p99_ms']:.2f} ms; medians of the rounds, each round "
+        f"{', '.join(f'{m:.2f}x' for m in busy['p99_multiple_rounds'])}; "
+        f"goal <= {busy['max_multiple']:.0f}x)",
         "",
         *(
             f"![{alt}](docs/img/{name})"
@@ -1259,8 +1275,9 @@ def _verdict(document: Mapping[str, Any]) -> list[str]:
         f"login: {login['logins_per_s']:.1f} logins/s, {login['share']:.2f} of the raw argon2id "
         f"verify rate ({login['raw_verify_per_s']:.1f}/s; median of the rounds) "
         f"(goal >= {login['min_share']:.2f}): " + ("PASS" if login["met"] else "MISSED"),
-        f"healthz p99 with {busy['logins_in_flight']} logins in flight: {busy['p99_ms']:.2f} ms = "
-        f"{busy['p99_multiple']:.2f}x idle ({busy['idle_p99_ms']:.2f} ms) "
+        f"healthz p99 with {busy['logins_in_flight']} logins in flight: {busy['p99_ms']:.2f} ms, "
+        f"{busy['p99_multiple']:.2f}x the same round's idle p99 ({busy['idle_p99_ms']:.2f} ms; "
+        "median of the rounds) "
         f"(goal <= {busy['max_multiple']:.0f}x): " + ("PASS" if busy["met"] else "MISSED"),
         f"posts list (uncached, POSTS_CACHE=false): {goal['uncached_ratio']:.2f} of baseline "
         "(for information)",
