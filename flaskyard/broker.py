@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Sequence
 from typing import Any
 
 from flask import Flask, current_app
@@ -133,14 +134,27 @@ def put_back(connection: Redis, queue: Queue, job_id: str) -> None:
         return
 
 
-def requeue_if_lost(connection: Redis, queue: Queue, job_id: str, *, missing_for: float) -> bool:
-    """Put ``job_id`` back on ``queue`` if it is queued in name only and was already so at a
-    call at least ``missing_for`` seconds ago: a worker took it off and never started it
-    (killed in between, or Redis lost its answer). True if it went back."""
-    return _put_back(connection, queue, job_id, missing_for=missing_for)
+def requeue_if_lost(
+    connection: Redis, jobs: Sequence[tuple[Queue, str]], *, missing_for: float
+) -> list[str]:
+    """Put each ``(queue, job id)`` back on its queue if it is queued in name only and was
+    already so at a call at least ``missing_for`` seconds ago: a worker took it off and never
+    started it (killed in between, or Redis lost its answer). One round trip for them all;
+    the ids that went back."""
+    with connection.pipeline(transaction=False) as pipeline:
+        for queue, job_id in jobs:
+            _put_back_script(connection, queue, job_id, missing_for, client=pipeline)
+        returned = pipeline.execute()
+    return [job_id for (_, job_id), back in zip(jobs, returned, strict=True) if back]
 
 
 def _put_back(connection: Redis, queue: Queue, job_id: str, *, missing_for: float) -> bool:
+    return bool(_put_back_script(connection, queue, job_id, missing_for))
+
+
+def _put_back_script(
+    connection: Redis, queue: Queue, job_id: str, missing_for: float, client: Any = None
+) -> Any:
     keys = [
         queue.key,
         queue.intermediate_queue.key,
@@ -149,4 +163,4 @@ def _put_back(connection: Redis, queue: Queue, job_id: str, *, missing_for: floa
         MISSING_KEY.format(job_id),
     ]
     script = connection.register_script(_PUT_BACK)
-    return bool(script(keys=keys, args=[job_id, time.time(), missing_for]))
+    return script(keys=keys, args=[job_id, time.time(), missing_for], client=client)

@@ -224,21 +224,19 @@ def requeue_lost(rows: list[Job]) -> int:
     redis = get_redis()
     if redis is None:
         return 0
-    requeued = 0
-    for row in rows:
-        job_type = JOB_TYPES.get(row.type)
-        if job_type is None:
-            continue
-        queue = Queue(job_type.queue, connection=redis)
-        try:
-            lost = requeue_if_lost(redis, queue, str(row.id), missing_for=LOST_AFTER_SECONDS)
-        except RedisError:
-            log.warning("looking for lost jobs failed; the next pass looks again", exc_info=True)
-            break
-        if lost:
-            log.warning("job %s was taken off %s and never started; queued again", row.id, queue)
-            requeued += 1
-    return requeued
+    jobs = [
+        (Queue(JOB_TYPES[row.type].queue, connection=redis), str(row.id))
+        for row in rows
+        if row.type in JOB_TYPES
+    ]
+    try:
+        requeued = requeue_if_lost(redis, jobs, missing_for=LOST_AFTER_SECONDS) if jobs else []
+    except RedisError:
+        log.warning("looking for lost jobs failed; the next pass looks again", exc_info=True)
+        return 0
+    for job_id in requeued:
+        log.warning("job %s was taken off its queue and never started; queued again", job_id)
+    return len(requeued)
 
 
 def abandon(*, session: DbSession, row: Job, retrying: bool) -> bool:

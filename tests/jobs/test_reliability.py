@@ -302,22 +302,25 @@ def test_a_job_a_worker_took_and_never_started_is_queued_again(
     # no queue, registry or error is left to bring the job back.
     monkeypatch.setattr(services, "LOST_AFTER_SECONDS", 0.5)
     job = start_job(client, accounts.alice, seconds=0, steps=1)
+    waiting = start_job(client, accounts.alice, seconds=0, steps=1)  # still on its queue
     queue = Queue("default", connection=redis)
     assert queue.pop_job_id() == job["id"]
     missing = MISSING_KEY.format(job["id"])
     with app.app_context():
         upkeep.reconcile_stale()
-        assert queue.job_ids == [], "put back at the first sighting"
+        assert queue.job_ids == [waiting["id"]], "put back at the first sighting"
         assert redis.exists(missing), "not seen missing"
         time.sleep(0.6)
         upkeep.reconcile_stale()
-        assert queue.job_ids == [job["id"]], "a lost job was not queued again"
+        assert queue.job_ids == [job["id"], waiting["id"]], "not queued again, at the front"
         assert not redis.exists(missing)
+        assert not redis.exists(MISSING_KEY.format(waiting["id"]))
         upkeep.reconcile_stale()
-        assert queue.job_ids == [job["id"]], "queued twice"
+        assert queue.job_ids == [job["id"], waiting["id"]], "queued twice"
     run_inline_worker(app, ["high", "default", "low"])
-    done = get_job(client, accounts.alice, job["id"])
-    assert done["status"] == "finished", done
+    for started in (job, waiting):
+        done = get_job(client, accounts.alice, started["id"])
+        assert done["status"] == "finished", done
 
 
 # -- worker processes: cancel, SIGTERM, SIGKILL ------------------------------------------------
