@@ -31,12 +31,14 @@ MISSING_KEY = "flaskyard:job-missing:{}"
 # Back to the front of its queue, once, a job that is queued in name only: its status is
 # queued, but no queue holds it and the queue's started registry has no run of it (RQ retries
 # or fails those itself); it leaves the queue's intermediate list if RQ moved it there. With
-# ARGV[3] > 0, only once it has been seen so twice, that many seconds apart.
+# ARGV[3] > 0, only once it has been seen so twice, that many seconds apart. A job that
+# belongs to another queue (its origin) is left alone.
 # KEYS: the queue, its intermediate list, its started registry, the job, its MISSING_KEY.
-# ARGV: the job's id, the time now (s), the seconds it must stay missing.
+# ARGV: the job's id, the time now (s), the seconds it must stay missing, the queue's name.
 _PUT_BACK = """
 local function fine() redis.call('DEL', KEYS[5]) return 0 end
-if redis.call('HGET', KEYS[4], 'status') ~= 'queued' then return fine() end
+local job = redis.call('HMGET', KEYS[4], 'status', 'origin')
+if job[1] ~= 'queued' or job[2] ~= ARGV[4] then return fine() end
 local run = ARGV[1] .. ':'
 for _, member in ipairs(redis.call('ZRANGE', KEYS[3], 0, -1)) do
   if string.sub(member, 1, #run) == run then return fine() end
@@ -163,4 +165,4 @@ def _put_back_script(
         MISSING_KEY.format(job_id),
     ]
     script = connection.register_script(_PUT_BACK)
-    return script(keys=keys, args=[job_id, time.time(), missing_for], client=client)
+    return script(keys=keys, args=[job_id, time.time(), missing_for, queue.name], client=client)

@@ -284,6 +284,8 @@ def test_a_job_goes_back_on_its_queue_only_when_nothing_else_will_run_it(redis: 
     assert queue.job_ids == [], "a job RQ has running went back on its queue"
 
     redis.delete(queue.started_job_registry.key)
+    put_back(redis, Queue("low", connection=redis), job.id)  # not its queue
+    assert Queue("low", connection=redis).job_ids == [], "a job went on a queue not its own"
     for status in (JobStatus.STARTED, JobStatus.FINISHED, JobStatus.SCHEDULED):
         job.set_status(status)
         put_back(redis, queue, job.id)
