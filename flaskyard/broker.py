@@ -9,6 +9,7 @@ from typing import Any
 
 from flask import Flask, current_app
 from redis import Redis
+from redis.commands.core import Script
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
@@ -125,10 +126,11 @@ class KeepingQueue(Queue):
 def put_back(connection: Redis, queue: Queue, job_id: str) -> None:
     """Once Redis answers, return ``job_id`` to the front of ``queue`` if it is queued in name
     only: taken off the queue and never started. Otherwise leave it to RQ."""
+    script = connection.register_script(_PUT_BACK)
     while True:
         wait_for_redis(connection)
         try:
-            returned = _put_back(connection, queue, job_id, missing_for=0)
+            returned = _put_back(script, queue, job_id, missing_for=0)
         except (RedisConnectionError, RedisTimeoutError):
             continue  # gone again; the script is safe to run twice
         if returned:
@@ -143,20 +145,18 @@ def requeue_if_lost(
     already so at a call at least ``missing_for`` seconds ago: a worker took it off and never
     started it (killed in between, or Redis lost its answer). One round trip for them all;
     the ids that went back."""
+    script = connection.register_script(_PUT_BACK)
     with connection.pipeline(transaction=False) as pipeline:
         for queue, job_id in jobs:
-            _put_back_script(connection, queue, job_id, missing_for, client=pipeline)
-        returned = pipeline.execute()
+            _put_back(script, queue, job_id, missing_for=missing_for, client=pipeline)
+        returned = pipeline.execute()  # no command sent when there is no job
     return [job_id for (_, job_id), back in zip(jobs, returned, strict=True) if back]
 
 
-def _put_back(connection: Redis, queue: Queue, job_id: str, *, missing_for: float) -> bool:
-    return bool(_put_back_script(connection, queue, job_id, missing_for))
-
-
-def _put_back_script(
-    connection: Redis, queue: Queue, job_id: str, missing_for: float, client: Any = None
+def _put_back(
+    script: Script, queue: Queue, job_id: str, *, missing_for: float, client: Any = None
 ) -> Any:
+    """Run the put-back script for one job, on ``client`` (a pipeline) or at once."""
     keys = [
         queue.key,
         queue.intermediate_queue.key,
@@ -164,5 +164,4 @@ def _put_back_script(
         queue.job_class.key_for(job_id),
         MISSING_KEY.format(job_id),
     ]
-    script = connection.register_script(_PUT_BACK)
     return script(keys=keys, args=[job_id, time.time(), missing_for, queue.name], client=client)

@@ -230,7 +230,7 @@ def requeue_lost(rows: list[Job]) -> int:
         if row.type in JOB_TYPES
     ]
     try:
-        requeued = requeue_if_lost(redis, jobs, missing_for=LOST_AFTER_SECONDS) if jobs else []
+        requeued = requeue_if_lost(redis, jobs, missing_for=LOST_AFTER_SECONDS)
     except RedisError:
         log.warning("looking for lost jobs failed; the next pass looks again", exc_info=True)
         return 0
