@@ -31,6 +31,7 @@ from flaskyard.account.routes import bp as account_bp
 from flaskyard.auth import revocation, throttle, tokens
 from flaskyard.auth.routes import bp as auth_bp
 from flaskyard.config import ConfigError, Settings, instance_secret, load_settings
+from flaskyard.core.machine import available_cpus, shared_directory
 from flaskyard.core.problems import PROBLEM_SCHEMA, VALIDATION_PROBLEM_SCHEMA, problem
 from flaskyard.database import dispose_after_fork, ping_when_idle, remove_session
 from flaskyard.devmail.routes import bp as devmail_bp
@@ -169,9 +170,15 @@ def build_base(settings: Settings) -> APIFlask:
     params = TESTING_PARAMETERS if settings.testing else OWASP_PARAMETERS
     app.extensions[HASHER_KEY] = make_hasher(**params)
     app.extensions[HASH_GATE_KEY] = HashGate(
-        slots=settings.PASSWORD_HASH_CONCURRENCY,
+        slots=settings.PASSWORD_HASH_CONCURRENCY or available_cpus(),
         queue=settings.PASSWORD_HASH_QUEUE,
         wait=settings.PASSWORD_HASH_WAIT,
+        # Shared by every process of the app on this machine; a test's app keeps its own.
+        slot_dir=(
+            settings.instance_dir / "hash-slots"
+            if settings.testing
+            else shared_directory("argon2-slots")
+        ),
     )
     app.register_error_handler(
         HashingBusyError,

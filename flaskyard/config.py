@@ -80,9 +80,9 @@ class Settings(BaseSettings):
     REQUIRE_VERIFIED_EMAIL: bool | None = None
     DEV_MAILBOX: bool | None = None
     POSTS_CACHE: bool = True
-    #: argon2 computations at once per process (gunicorn already runs about 2 x CPU workers).
-    PASSWORD_HASH_CONCURRENCY: int = Field(default=1, gt=0)
-    #: Sign-ins that may wait for a slot per process; more are refused at once with 503.
+    #: argon2 computations at once on the machine, all worker processes together (None: CPUs).
+    PASSWORD_HASH_CONCURRENCY: int | None = Field(default=None, gt=0)
+    #: Sign-ins per process that may wait for a slot (1 + this are admitted); more get 503.
     PASSWORD_HASH_QUEUE: int = Field(default=1, ge=0)
     #: Seconds a sign-in waits for a slot before it is refused with 503.
     PASSWORD_HASH_WAIT: float = Field(default=2.0, gt=0)

@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import math
-import os
-from pathlib import Path
-
 from flaskyard.boot.common import BootError
+from flaskyard.core.machine import available_cpus as available_cpus
 
 DEFAULT_THREADS = 8
 MAX_DEFAULT_WORKERS = 12
@@ -14,21 +11,6 @@ DEFAULT_BIND = "127.0.0.1:5000"
 #: The web role's port when GUNICORN_BIND is left as it comes, and the dashboard's own.
 WEB_PORT = 5000
 DASHBOARD_PORT = 5555
-
-
-def available_cpus() -> int:
-    """CPUs this process may use: the cgroup v2 quota when set, else the affinity mask."""
-    try:
-        count = len(os.sched_getaffinity(0))
-    except AttributeError:  # pragma: no cover - macOS
-        count = os.cpu_count() or 1
-    try:
-        quota, period = Path("/sys/fs/cgroup/cpu.max").read_text(encoding="ascii").split()[:2]
-        if quota != "max":
-            count = min(count, max(1, math.ceil(int(quota) / int(period))))
-    except (OSError, ValueError):
-        pass
-    return max(1, count)
 
 
 def default_workers(cpus: int | None = None) -> int:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 import re
 import threading
+import time
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -18,6 +20,7 @@ from tests.support.api import login, problem
 from tests.support.backends import TWO_BACKENDS
 from tests.support.costs import counting
 from tests.support.factories import UserFactory
+from tests.test_machine import hold_in_another_process, kill
 
 USERS_QUERY = re.compile(r"\bFROM users\b", re.IGNORECASE)
 
@@ -140,6 +143,48 @@ def test_a_busy_sign_in_is_503_with_retry_after(
         release.set()
         holder.join(10)
     assert login(client, "alice").status_code == 200
+
+
+def test_one_process_may_use_every_slot_of_the_machine(tmp_path: Path) -> None:
+    """Two slots on the machine, none busy elsewhere: one process runs two hashes at once."""
+    gate = HashGate(slots=2, queue=1, wait=5.0, slot_dir=tmp_path)
+    both_in = threading.Barrier(3, timeout=5)
+
+    def meet() -> str:
+        both_in.wait()  # returns only once both hashes run at the same time
+        return "ran"
+
+    results: list[str] = []
+    runners = [threading.Thread(target=lambda: results.append(gate.run(meet))) for _ in range(2)]
+    for runner in runners:
+        runner.start()
+    both_in.wait()
+    for runner in runners:
+        runner.join(5)
+    assert results == ["ran", "ran"]
+
+
+def test_a_slot_held_by_another_process_is_waited_for_then_taken(tmp_path: Path) -> None:
+    gate = HashGate(slots=1, queue=1, wait=0.2, slot_dir=tmp_path)
+    assert gate.run(lambda: "first") == "first"  # the slot file exists from here on
+    holder = hold_in_another_process(tmp_path / "slot-0")
+    try:
+        started = time.monotonic()
+        with pytest.raises(HashingBusyError):
+            gate.run(lambda: "refused")
+        assert time.monotonic() - started >= 0.2  # it waited its whole wait first
+    finally:
+        kill(holder)  # a killed holder cannot keep its slot
+    assert gate.run(lambda: "after") == "after"
+
+    holder = hold_in_another_process(tmp_path / "slot-0")
+    gate = HashGate(slots=1, queue=1, wait=5.0, slot_dir=tmp_path)
+    ending = threading.Timer(0.2, holder.communicate)  # the other process ends in 0.2 s
+    ending.start()
+    started = time.monotonic()
+    assert gate.run(lambda: "waited") == "waited"
+    assert 0.15 <= time.monotonic() - started < 4
+    ending.join(10)
 
 
 @pytest.fixture
