@@ -65,29 +65,14 @@ for proc in pathlib.Path('/proc').glob('[0-9]*'):
 
 #: Run in the image: bytes per distribution, then RSS added by each import, in app order.
 BREAKDOWN_SCRIPT = """
-import importlib, json, sys, sysconfig
-from collections import Counter
-from importlib.metadata import packages_distributions
-from pathlib import Path
-
-site = Path(sysconfig.get_paths()["purelib"])
-owner = {name: dists[0] for name, dists in packages_distributions().items()}
-sizes = Counter()
-for entry in site.iterdir():
-    name = entry.name.split(".")[0] if entry.is_dir() else entry.name.split(".")[0]
-    name = name.removesuffix("-stubs")
-    if entry.name.endswith(".dist-info"):
-        name = entry.name.split("-")[0]
-        dist = name
-    else:
-        dist = owner.get(name) or owner.get(entry.name.removesuffix(".libs")) or name
-    files = entry.rglob("*") if entry.is_dir() else [entry]
-    sizes[dist.lower().replace("_", "-")] += sum(p.stat().st_size for p in files if p.is_file())
+import importlib, json, sys
 
 def rss():
     with open("/proc/self/status") as status:
         return next(int(l.split()[1]) for l in status if l.startswith("VmRSS")) / 1024
 
+# The readings come first: the venv scan below imports importlib.metadata and email, which
+# would otherwise count as the bare interpreter's.
 steps = {}
 last = rss()
 steps["python"] = last
@@ -118,8 +103,28 @@ for label, modules in (
     steps[label] = round(now - last, 1)
     last = now
 steps["total"] = round(last, 1)
+modules = len(sys.modules)
+
+import sysconfig
+from collections import Counter
+from importlib.metadata import packages_distributions
+from pathlib import Path
+
+site = Path(sysconfig.get_paths()["purelib"])
+owner = {name: dists[0] for name, dists in packages_distributions().items()}
+sizes = Counter()
+for entry in site.iterdir():
+    name = entry.name.split(".")[0] if entry.is_dir() else entry.name.split(".")[0]
+    name = name.removesuffix("-stubs")
+    if entry.name.endswith(".dist-info"):
+        name = entry.name.split("-")[0]
+        dist = name
+    else:
+        dist = owner.get(name) or owner.get(entry.name.removesuffix(".libs")) or name
+    files = entry.rglob("*") if entry.is_dir() else [entry]
+    sizes[dist.lower().replace("_", "-")] += sum(p.stat().st_size for p in files if p.is_file())
 print(json.dumps({"venv_bytes": dict(sizes.most_common()), "import_rss_mb": steps,
-                  "modules": len(sys.modules)}))
+                  "modules": modules}))
 """
 
 
