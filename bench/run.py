@@ -1085,7 +1085,6 @@ def benchmark(config: Config, wrk: str, workdir: Path) -> dict[str, Any]:
             "min_ratio": GOAL_RATIO,
             "ratio": ratio,
             "met": ratio >= GOAL_RATIO,
-            "uncached_ratio": summary["ratios"]["posts_list_uncached"]["median"],
         },
         "login": {
             "raw_verify_per_s": statistics.median(verify_rates),
